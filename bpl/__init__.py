@@ -1,0 +1,35 @@
+"""bpl — online recurrent learning with BP(λ) (Pemberton & Costa, TMLR 2024).
+
+The gradient critic :class:`SyntheticGradient` predicts the future loss gradient at the
+recurrent state; :class:`BPLambda` learns it online by accumulate TD(λ) with
+eligibility traces carried forward by the recurrent Jacobians. Equations and notation:
+``shared/docs/bp_lambda.md``.
+"""
+
+from .alignment import alignment, cosine_similarity, exact_state_gradients
+from .bp_lambda import BPLambda, td_error
+from .cells import CELLS, GRUCell, LSTMCell, RecurrentCell, RNNCell, make_cell, one_step_gradients
+from .synthetic_gradient import SyntheticGradient
+from .targets import bootstrapped_targets, future_gradients, lambda_targets, vjp_jacobian
+
+__all__ = [
+    "BPLambda",
+    "CELLS",
+    "GRUCell",
+    "LSTMCell",
+    "RNNCell",
+    "RecurrentCell",
+    "SyntheticGradient",
+    "alignment",
+    "bootstrapped_targets",
+    "cosine_similarity",
+    "exact_state_gradients",
+    "future_gradients",
+    "lambda_targets",
+    "make_cell",
+    "one_step_gradients",
+    "td_error",
+    "vjp_jacobian",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,290 @@
+"""Accumulate BP(λ): online TD(λ) learning of the gradient critic (bp_lambda.md §4).
+
+Layout: batch-first, one call per time step. ``z``, ``imm_grad`` are (B, H) and ``jac``
+is (B, H, H). The eligibility trace E_t (|z| × |θ| per row) is one tensor:
+
+* structured, when only the critic's output layer learns (the linear critic, or a
+  critic with frozen hidden layers): ĝ = W̃ f̃ with f̃ = [features; 1] of size F+1, and
+  E is (B, H, H_out, F+1), E[b, h, i, :] = ∂ĝ_h/∂W̃[i, :] carried forward;
+* flat, for any other critic: E is (B, H, P) over all P trainable parameters, with
+  ∂ĝ_t/∂θ from ``torch.func``.
+
+Either way the expensive part of a step, J_t E_{t−1}, is one batched matmul.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.func import functional_call, jacrev, vmap
+
+from ._checks import (
+    check_finite,
+    check_non_negative,
+    check_positive_int,
+    check_tensor,
+    check_unit_interval,
+)
+from .synthetic_gradient import SyntheticGradient
+from .targets import vjp_jacobian
+
+#: Largest number of trace columns multiplied at once when carrying the trace forward:
+#: the scratch buffer is B·H·_CHUNK_COLUMNS floats, so the trace is updated in place
+#: without a second full-size copy.
+_CHUNK_COLUMNS = 4096
+
+
+def td_error(
+    jac_next: torch.Tensor,
+    imm_grad_next: torch.Tensor,
+    sg_next: torch.Tensor,
+    sg: torch.Tensor,
+    gamma: float,
+) -> torch.Tensor:
+    """TD error δ_t = J_{t+1}^T (l_{t+1} + γ ĝ_{t+1}) − ĝ_t, per row: (B, H)."""
+    return vjp_jacobian(jac_next, imm_grad_next + gamma * sg_next) - sg
+
+
+class BPLambda:
+    """Accumulate BP(λ) for a :class:`SyntheticGradient`, with per-row traces.
+
+    Each call to :meth:`step` computes ĝ(z_t), every TD error that has become known,
+    and adds ``−mean_over_batch(E^T δ)`` to the critic's ``.grad`` (never zeroing it and
+    never touching the parameters): a torch optimizer then applies the update, e.g. SGD
+    with rate α gives θ ← θ + α·mean(E^T δ).
+
+    TD error:  δ_t = J_{t+1}^T (l_{t+1} + γ ĝ_{t+1}) − ĝ_t,   δ_T = −ĝ_T at an episode end
+    trace:     E_t = γλ J_t E_{t−1} + ∂ĝ_t/∂θ,   E = 0 at an episode start
+
+    :param synthesiser: the gradient critic ĝ(z; θ).
+    :param gamma: discount γ ∈ [0, 1] of distant losses.
+    :param lam: trace decay λ ∈ [0, 1] (0: Jaderberg's bootstrapped target; 1: unbiased).
+    :param check_inputs: check every input for NaN/inf (one reduction per input per step).
+    """
+
+    def __init__(
+        self,
+        synthesiser: SyntheticGradient,
+        gamma: float = 1.0,
+        lam: float = 1.0,
+        check_inputs: bool = True,
+    ) -> None:
+        if not isinstance(synthesiser, SyntheticGradient):
+            raise ValueError(
+                f"synthesiser must be a bpl.SyntheticGradient, got {type(synthesiser).__name__}"
+            )
+        self.synthesiser = synthesiser
+        self.gamma = check_unit_interval("gamma", gamma)
+        self.lam = check_unit_interval("lam", lam)
+        self.check_inputs = bool(check_inputs)
+        self.params = synthesiser.trainable_parameters()
+        if not self.params:
+            raise ValueError("the synthesiser has no trainable parameters")
+        self.structured = synthesiser.output_layer_only
+        self.batch_size: int | None = None
+        self.trace: torch.Tensor | None = None
+        self._scratch: torch.Tensor | None = None
+        self._pending: torch.Tensor | None = None  # (B,) bool: row continues from t-1
+        self._sg_prev: torch.Tensor | None = None  # (B, H): ĝ_{t-1}
+        #: mean over rows of ‖δ‖ for the TD errors applied at the last step (a tensor).
+        self.last_td_error: torch.Tensor | None = None
+
+    # ------------------------------------------------------------------ state
+    @property
+    def state_size(self) -> int:
+        return self.synthesiser.state_size
+
+    @property
+    def num_trace_params(self) -> int:
+        """|θ| covered by the trace."""
+        return sum(p.numel() for p in self.params)
+
+    def trace_shape(self, batch_size: int) -> tuple[int, ...]:
+        """Shape of E for ``batch_size`` rows."""
+        H = self.state_size
+        if self.structured:
+            return (batch_size, H, H, self.synthesiser.feature_size + 1)
+        return (batch_size, H, self.num_trace_params)
+
+    def reset(self, batch_size: int) -> None:
+        """Zero the traces and forget any pending step, for ``batch_size`` rows."""
+        check_positive_int("batch_size", batch_size)
+        ref = self.params[0]
+        shape = self.trace_shape(batch_size)
+        if self.trace is None or tuple(self.trace.shape) != shape:
+            self.trace = torch.zeros(shape, dtype=ref.dtype, device=ref.device)
+            cols = self.trace[0, 0].numel()
+            chunk = min(cols, _CHUNK_COLUMNS)
+            self._scratch = torch.empty(
+                (batch_size, self.state_size, chunk), dtype=ref.dtype, device=ref.device
+            )
+        else:
+            self.trace.zero_()
+        self.batch_size = batch_size
+        self._pending = torch.zeros(batch_size, dtype=torch.bool, device=ref.device)
+        self._sg_prev = torch.zeros(batch_size, self.state_size, dtype=ref.dtype, device=ref.device)
+        self.last_td_error = None
+
+    def reset_rows(self, rows: torch.Tensor) -> None:
+        """Restart the episodes of the rows where ``rows`` (B,) is True: zero their traces
+        and drop their pending step, without applying any TD error."""
+        self._require_reset()
+        rows = rows.to(device=self._pending.device, dtype=torch.bool)
+        keep = (~rows).to(self.trace.dtype)
+        self.trace.mul_(keep.view(-1, *([1] * (self.trace.dim() - 1))))
+        self._pending &= ~rows
+
+    def state_dict(self) -> dict[str, torch.Tensor | int | None]:
+        """Traces and pending step, to checkpoint a run in the middle of episodes."""
+        self._require_reset()
+        return {
+            "batch_size": self.batch_size,
+            "trace": self.trace.clone(),
+            "pending": self._pending.clone(),
+            "sg_prev": self._sg_prev.clone(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned (shapes are checked)."""
+        batch_size = state.get("batch_size")
+        self.reset(batch_size)
+        check_tensor("state['trace']", state["trace"], self.trace_shape(batch_size))
+        self.trace.copy_(state["trace"])
+        self._pending.copy_(state["pending"])
+        self._sg_prev.copy_(state["sg_prev"])
+
+    # ------------------------------------------------------------------ math
+    def sensitivities(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """ĝ(z) (B, H) and ∂ĝ/∂θ per row.
+
+        Structured trace: returns f̃ = [features(z); 1], (B, F+1), which stands for
+        ∂ĝ_h/∂W̃[i, :] = 1[h = i] f̃. Flat trace: returns (B, H, P).
+        """
+        synth = self.synthesiser
+        if self.structured:
+            feats = synth.features(z)  # (B, H) -> (B, F)
+            sg = synth.output(feats)
+            ones = torch.ones_like(feats[:, :1])
+            return sg, torch.cat([feats, ones], dim=1)  # (B, F+1)
+        names = [n for n, p in synth.named_parameters() if p.requires_grad]
+        params = {n: p.detach() for n, p in synth.named_parameters() if p.requires_grad}
+
+        def ghat(pars: dict[str, torch.Tensor], z1: torch.Tensor) -> torch.Tensor:
+            return functional_call(synth, pars, (z1.unsqueeze(0),)).squeeze(0)
+
+        jac = vmap(jacrev(ghat), in_dims=(None, 0))(params, z)  # name -> (B, H, *shape)
+        B, H = z.shape
+        dg = torch.cat([jac[n].reshape(B, H, -1) for n in names], dim=2)  # (B, H, P)
+        return synth(z), dg
+
+    def update_trace(self, jac: torch.Tensor, carry: torch.Tensor, dg: torch.Tensor) -> None:
+        """E_t = γλ J_t E_{t−1} + ∂ĝ_t/∂θ, in place; rows where ``carry`` is False restart
+        from E = ∂ĝ_t/∂θ (their J is ignored)."""
+        E = self.trace
+        B, H = E.shape[0], E.shape[1]
+        decay = self.gamma * self.lam
+        if decay == 0.0 or not bool(carry.any()):
+            E.zero_()
+        else:
+            scale = carry.to(E.dtype) * decay  # (B,): γλ where the row carries, else 0
+            Js = torch.where(carry.view(B, 1, 1), jac, 0.0) * scale.view(B, 1, 1)
+            flat = E.view(B, H, -1)  # (B, H, ...) -> (B, H, C)
+            cols = flat.shape[2]
+            width = self._scratch.shape[2]
+            for c0 in range(0, cols, width):  # C / width chunks; one GEMM each
+                c1 = min(cols, c0 + width)
+                out = self._scratch[:, :, : c1 - c0]
+                torch.bmm(Js, flat[:, :, c0:c1], out=out)
+                flat[:, :, c0:c1].copy_(out)
+        if self.structured:
+            # ∂ĝ_h/∂W̃[i, :] = 1[h = i] f̃: add f̃ on the (h = i) diagonal blocks.
+            E.diagonal(dim1=1, dim2=2).add_(dg.unsqueeze(-1))  # (B, F+1, H) += (B, F+1, 1)
+        else:
+            E.add_(dg)
+
+    def accumulate_gradient(self, delta: torch.Tensor) -> None:
+        """param.grad += −(1/B) Σ_rows E^T δ, with E the current trace; δ is (B, H)."""
+        E = self.trace
+        B = E.shape[0]
+        flat = E.reshape(B * E.shape[1], -1)  # (B, H, ...) -> (B*H, C)
+        g = torch.mv(flat.t(), delta.reshape(-1)).mul_(-1.0 / B)  # (C,)
+        if self.structured:
+            g = g.view(self.state_size, -1)  # (H_out, F+1) = [W_out | b_out]
+            parts = [g[:, :-1], g[:, -1]]
+        else:
+            parts, i = [], 0
+            for p in self.params:
+                parts.append(g[i : i + p.numel()].view_as(p))
+                i += p.numel()
+        for p, part in zip(self.params, parts):
+            if p.grad is None:
+                p.grad = part.clone()
+            else:
+                p.grad.add_(part)
+
+    # ------------------------------------------------------------------ step
+    def step(
+        self,
+        z: torch.Tensor,
+        jac: torch.Tensor,
+        imm_grad: torch.Tensor,
+        episode_end: torch.Tensor,
+    ) -> torch.Tensor:
+        """Advance every row by one step and accumulate the TD errors now known.
+
+        :param z: z_t, (B, H).
+        :param jac: J_t = ∂z_t/∂z_{t−1}, (B, H, H); ignored for rows starting an episode.
+        :param imm_grad: l_t = ∂L_t/∂z_t, (B, H).
+        :param episode_end: (B,) bool; True where no later step belongs to the row's
+            episode (its next step starts a new one).
+        :return: ĝ(z_t), detached, (B, H).
+        """
+        self._require_reset()
+        B, H = self.batch_size, self.state_size
+        check_tensor("z", z, (None, None))
+        if z.shape[0] != B:
+            raise ValueError(
+                f"z has batch size {z.shape[0]} but reset() was called with batch_size={B}"
+            )
+        check_tensor("z", z, (B, H))
+        check_tensor("jac", jac, (B, H, H))
+        check_tensor("imm_grad", imm_grad, (B, H))
+        if not isinstance(episode_end, torch.Tensor):
+            episode_end = torch.as_tensor(episode_end)
+        if tuple(episode_end.shape) != (B,):
+            raise ValueError(f"episode_end must have shape ({B},), got {tuple(episode_end.shape)}")
+        ref = self.params[0]
+        for name, x in (("z", z), ("jac", jac), ("imm_grad", imm_grad)):
+            if x.device != ref.device:
+                raise ValueError(f"{name} is on {x.device} but the synthesiser is on {ref.device}")
+        z, jac, imm_grad = (x.detach().to(ref.dtype) for x in (z, jac, imm_grad))
+        end = episode_end.to(device=ref.device, dtype=torch.bool)
+        carry = self._pending
+        if self.check_inputs:
+            check_finite("z", z)
+            check_finite("imm_grad", imm_grad)
+            check_finite("jac (rows continuing an episode)", jac[carry])
+
+        with torch.no_grad():
+            sg, dg = self.sensitivities(z)
+            norms = []
+            if bool(carry.any()):
+                # δ_{t−1} = J_t^T (l_t + γ ĝ_t) − ĝ_{t−1}, with E_{t−1} still in the trace.
+                delta = td_error(jac, imm_grad, sg, self._sg_prev, self.gamma)
+                delta = torch.where(carry.view(B, 1), delta, 0.0)
+                self.accumulate_gradient(delta)
+                norms.append(delta.norm(dim=1)[carry])
+            self.update_trace(jac, carry, dg)
+            if bool(end.any()):
+                # δ_T = −ĝ_T: nothing flows back past an episode's last step.
+                delta_end = torch.where(end.view(B, 1), -sg, 0.0)
+                self.accumulate_gradient(delta_end)
+                norms.append(delta_end.norm(dim=1)[end])
+            if norms:
+                self.last_td_error = torch.cat(norms).mean()
+            self._sg_prev.copy_(sg)
+            self._pending = ~end
+        return sg.detach()
+
+    def _require_reset(self) -> None:
+        if self.batch_size is None:
+            raise RuntimeError("call reset(batch_size) before using BPLambda")

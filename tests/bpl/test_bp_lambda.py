@@ -1,0 +1,139 @@
+"""Known-answer tests of accumulate BP(λ) against the offline forward view."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import bpl
+
+from .helpers import random_synthesiser, reference_gradient, rollout, run_online
+
+CELL_KINDS = ["rnn", "gru", "lstm"]
+
+
+def _sequence(kind: str, T: int = 9, B: int = 3, H: int = 4, I: int = 3, seed: int = 0):
+    torch.manual_seed(seed)
+    cell = bpl.make_cell(kind, I, H, dtype=torch.float64)
+    xs = torch.randn(T, B, I, dtype=torch.float64)
+    zs, jacs = rollout(cell, xs)
+    imm = torch.randn(T, B, cell.state_size, dtype=torch.float64)
+    return zs, jacs, imm
+
+
+def _assert_close_grads(got, want, rtol=1e-11):
+    for g, w in zip(got, want):
+        err = (g - w).norm() / w.norm().clamp_min(1e-300)
+        assert err < rtol, f"relative error {err:.2e}"
+
+
+@pytest.mark.parametrize("kind", CELL_KINDS)
+@pytest.mark.parametrize("hidden", [(), (5,)], ids=["linear", "hidden"])
+@pytest.mark.parametrize("gamma", [0.9, 1.0])
+@pytest.mark.parametrize("lam", [0.0, 0.5, 1.0])
+def test_identity_online_equals_offline(kind, hidden, gamma, lam):
+    """Σ_t E_t^T δ_t = Σ_t (∂ĝ_t/∂θ)^T (G^λ_t − ĝ_t) with θ fixed (bp_lambda.md §4)."""
+    zs, jacs, imm = _sequence(kind)
+    synth = random_synthesiser(zs.shape[-1], hidden)
+    got = run_online(synth, zs, imm, jacs, gamma, lam)
+    want = reference_gradient(synth, zs, imm, jacs, gamma, lam)
+    assert all(w.norm() > 1e-3 for w in want)
+    _assert_close_grads(got, want)
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.7, 1.0])
+def test_identity_frozen_hidden_layer(lam):
+    """A critic whose hidden layer is frozen keeps a trace over its output layer only."""
+    zs, jacs, imm = _sequence("gru")
+    synth = random_synthesiser(zs.shape[-1], (6,), train_output_only=True)
+    synth.features.requires_grad_(False)
+    learner = bpl.BPLambda(synth, gamma=0.95, lam=lam)
+    assert learner.structured
+    assert learner.num_trace_params == synth.output.weight.numel() + synth.output.bias.numel()
+    got = run_online(synth, zs, imm, jacs, 0.95, lam)
+    want = reference_gradient(synth, zs, imm, jacs, 0.95, lam)
+    _assert_close_grads(got, want)
+    assert all(p.grad is None for p in synth.features.parameters())
+
+
+@pytest.mark.parametrize("hidden", [(), (5,)], ids=["linear", "hidden"])
+def test_batch_rows_with_different_episode_ends_match_rows_alone(hidden):
+    """Each row is split into episodes at its own times; the batch equals rows alone."""
+    T, B = 12, 3
+    zs, jacs, imm = _sequence("lstm", T=T, B=B)
+    ends = torch.zeros(T, B, dtype=torch.bool)
+    ends[[3, 11], 0] = True
+    ends[[0, 6, 7, 11], 1] = True  # includes a one-step episode
+    ends[[11], 2] = True
+    # a NaN Jacobian at an episode start must be ignored
+    jacs[4, 0] = float("nan")
+    synth = random_synthesiser(zs.shape[-1], hidden)
+    batch = run_online(synth, zs, imm, jacs, 0.9, 0.6, ends)
+    rows = [
+        run_online(synth, zs[:, b : b + 1], imm[:, b : b + 1], jacs[:, b : b + 1], 0.9, 0.6,
+                   ends[:, b : b + 1])
+        for b in range(B)
+    ]
+    for i, g in enumerate(batch):
+        _assert_close_grads([g * B], [sum(r[i] for r in rows)])
+    want = reference_gradient(synth, zs, imm, jacs.nan_to_num(), 0.9, 0.6, ends)
+    _assert_close_grads(batch, want)
+
+
+def test_grad_accumulates_and_parameters_untouched():
+    zs, jacs, imm = _sequence("rnn")
+    synth = random_synthesiser(zs.shape[-1])
+    before = [p.detach().clone() for p in synth.parameters()]
+    once = run_online(synth, zs, imm, jacs, 0.9, 0.5)
+    learner = bpl.BPLambda(synth, gamma=0.9, lam=0.5)
+    for _ in range(2):  # .grad now holds `once`; two more passes add 2x
+        learner.reset(zs.shape[1])
+        ends = torch.zeros(zs.shape[1], dtype=torch.bool)
+        for t in range(zs.shape[0]):
+            learner.step(zs[t], jacs[t], imm[t], ends | (t == zs.shape[0] - 1))
+    for p, g, b in zip(synth.parameters(), once, before):
+        torch.testing.assert_close(p.grad, 3 * g)
+        assert torch.equal(p.detach(), b)
+
+
+def test_step_returns_detached_prediction():
+    zs, jacs, imm = _sequence("rnn")
+    synth = random_synthesiser(zs.shape[-1], (5,))
+    learner = bpl.BPLambda(synth, gamma=1.0, lam=1.0)
+    learner.reset(zs.shape[1])
+    g = learner.step(zs[0], jacs[0], imm[0], torch.zeros(zs.shape[1], dtype=torch.bool))
+    assert not g.requires_grad
+    torch.testing.assert_close(g, synth(zs[0]).detach())
+
+
+def test_sgd_update_moves_theta_along_td_direction():
+    """One optimizer step with SGD(α) gives θ + α·mean(E^T δ)."""
+    zs, jacs, imm = _sequence("rnn")
+    synth = random_synthesiser(zs.shape[-1])
+    grads = run_online(synth, zs, imm, jacs, 1.0, 1.0)
+    before = [p.detach().clone() for p in synth.parameters()]
+    torch.optim.SGD(synth.parameters(), lr=0.1).step()
+    for p, b, g in zip(synth.parameters(), before, grads):
+        torch.testing.assert_close(p.detach(), b - 0.1 * g)
+
+
+def test_state_dict_roundtrip_continues_identically():
+    zs, jacs, imm = _sequence("gru", T=8)
+    synth = random_synthesiser(zs.shape[-1])
+    ends = torch.zeros(8, zs.shape[1], dtype=torch.bool)
+    ends[-1] = True
+    a = bpl.BPLambda(synth, 0.9, 0.8)
+    a.reset(zs.shape[1])
+    for t in range(4):
+        a.step(zs[t], jacs[t], imm[t], ends[t])
+    b = bpl.BPLambda(synth, 0.9, 0.8)
+    b.load_state_dict(a.state_dict())
+    synth.zero_grad(set_to_none=True)
+    for t in range(4, 8):
+        a.step(zs[t], jacs[t], imm[t], ends[t])
+    ga = [p.grad.clone() for p in synth.parameters()]
+    synth.zero_grad(set_to_none=True)
+    for t in range(4, 8):
+        b.step(zs[t], jacs[t], imm[t], ends[t])
+    for x, y in zip(ga, synth.parameters()):
+        torch.testing.assert_close(x, y.grad)
