@@ -1,0 +1,297 @@
+"""Known-answer tests of the sequence learner's credit-assignment modes (float64)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import bpl
+from bpl.sequence import CREDIT_MODES, LOSSES, SequenceLearner
+
+from .helpers import random_synthesiser
+
+CELL_KINDS = ["rnn", "gru", "lstm"]
+T, B, I, H, O = 7, 3, 4, 5, 3
+
+
+def _problem(kind: str = "gru", loss: str = "mse", seed: int = 0, dense: bool = True):
+    torch.manual_seed(seed)
+    cell = bpl.make_cell(kind, I, H, dtype=torch.float64)
+    xs = torch.randn(T, B, I, dtype=torch.float64)
+    ys = torch.randn(T, B, O, dtype=torch.float64)
+    if loss == "bce":
+        ys = (ys > 0).to(torch.float64)
+    mask = (torch.rand(T, B) < 0.6).to(torch.float64) if dense else torch.zeros(T, B)
+    mask[-1] = 1.0
+    return cell, xs, ys, mask.to(torch.float64)
+
+
+def _learner(cell, credit, **kw) -> SequenceLearner:
+    torch.manual_seed(1)
+    return SequenceLearner(cell, O, credit=credit, **kw)
+
+
+def _bptt_reference(learner: SequenceLearner, xs, ys, mask):
+    """Σ_t mean_b mask·L_t unrolled by plain autograd; gradients of cell + readout."""
+    z = learner.cell.initial_state(xs.shape[1])
+    total = 0.0
+    for t in range(xs.shape[0]):
+        z = learner.cell(xs[t], z)
+        out = learner.readout(learner.cell.hidden(z))
+        total = total + (learner.loss_fn(out, ys[t]) * mask[t]).mean()
+    return torch.autograd.grad(total, learner.network_parameters())
+
+
+def _grads(learner: SequenceLearner):
+    return [p.grad.clone() for p in learner.network_parameters()]
+
+
+def _immediate_and_jacobians(learner: SequenceLearner, xs, ys, mask):
+    """Per-row l_t by autograd through the readout, and J_t, for the whole sequence."""
+    z = learner.cell.initial_state(xs.shape[1])
+    imms, jacs = [], []
+    for t in range(xs.shape[0]):
+        z, jac = learner.cell.jacobian(xs[t], z.detach())
+        zd = z.detach().requires_grad_(True)
+        out = learner.readout(learner.cell.hidden(zd))
+        (g,) = torch.autograd.grad((learner.loss_fn(out, ys[t]) * mask[t]).sum(), zd)
+        imms.append(g)
+        jacs.append(jac)
+    return torch.stack(imms), torch.stack(jacs)
+
+
+def _assert_close(got, want, tol=1e-10):
+    for g, w in zip(got, want, strict=True):
+        err = (g - w).norm() / w.norm().clamp_min(1e-300)
+        assert err < tol, f"relative error {err:.2e}"
+
+
+@pytest.mark.parametrize("kind", CELL_KINDS)
+@pytest.mark.parametrize("loss", ["mse", "bce", "ce"])
+def test_bptt_matches_autograd_unroll(kind, loss):
+    cell, xs, ys, mask = _problem(kind, "bce" if loss == "bce" else "mse")
+    learner = _learner(cell, "bptt", loss=loss)
+    learner.train_batch(xs, ys, mask, update=False)
+    _assert_close(_grads(learner), _bptt_reference(learner, xs, ys, mask))
+
+
+@pytest.mark.parametrize("kind", CELL_KINDS)
+@pytest.mark.parametrize("k", [T, T + 3])
+def test_tbptt_with_window_covering_sequence_equals_bptt(kind, k):
+    cell, xs, ys, mask = _problem(kind)
+    learner = _learner(cell, "tbptt", k=k)
+    learner.train_batch(xs, ys, mask, update=False)
+    _assert_close(_grads(learner), _bptt_reference(learner, xs, ys, mask))
+
+
+def test_tbptt_with_short_window_differs_from_bptt():
+    cell, xs, ys, mask = _problem("rnn")
+    learner = _learner(cell, "tbptt", k=2)
+    learner.train_batch(xs, ys, mask, update=False)
+    got, want = _grads(learner), _bptt_reference(learner, xs, ys, mask)
+    assert (got[1] - want[1]).norm() > 1e-3 * want[1].norm()
+
+
+@pytest.mark.parametrize("kind", CELL_KINDS)
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_bp_lambda_with_perfect_synthesiser_equals_bptt(kind, k):
+    """Σ over windows of TBPTT(k) + G(z_last) at window ends = the BPTT gradient (γ = β = 1)."""
+    cell, xs, ys, mask = _problem(kind)
+    learner = _learner(cell, "bp_lambda", k=k, gamma=1.0, beta=1.0)
+    imms, jacs = _immediate_and_jacobians(learner, xs, ys, mask)
+    oracle = bpl.future_gradients(imms, jacs, 1.0)  # G_t, (T, B, |z|)
+    learner.train_batch(xs, ys, mask, update=False, injected=oracle)
+    _assert_close(_grads(learner), _bptt_reference(learner, xs, ys, mask))
+
+
+def test_bp_lambda_k1_is_one_step_gradients_with_signal():
+    """k = 1: the cell's gradient is Σ_t (∂z_t/∂Ψ|one step)^T (l_t + β ĝ_t) / B."""
+    cell, xs, ys, mask = _problem("lstm")
+    synth = random_synthesiser(cell.state_size, seed=3)
+    learner = _learner(cell, "bp_lambda", k=1, beta=0.7, synthesiser=synth)
+    learner.train_batch(xs, ys, mask, update=False)
+    imms, _ = _immediate_and_jacobians(learner, xs, ys, mask)
+    want = [torch.zeros_like(p) for p in cell.parameters()]
+    z = cell.initial_state(B)
+    with torch.no_grad():
+        for t in range(T):
+            z_new = cell(xs[t], z)
+            sg = synth(z_new) if t < T - 1 else torch.zeros_like(z_new)
+            for acc, g in zip(
+                want, bpl.one_step_gradients(cell, xs[t], z, (imms[t] + 0.7 * sg) / B), strict=True
+            ):
+                acc += g
+            z = z_new
+    _assert_close([p.grad for p in cell.parameters()], want)
+
+
+def test_immediate_is_one_step_gradients():
+    cell, xs, ys, mask = _problem("gru")
+    learner = _learner(cell, "immediate")
+    learner.train_batch(xs, ys, mask, update=False)
+    imms, _ = _immediate_and_jacobians(learner, xs, ys, mask)
+    want = [torch.zeros_like(p) for p in cell.parameters()]
+    z = cell.initial_state(B)
+    with torch.no_grad():
+        for t in range(T):
+            for acc, g in zip(
+                want, bpl.one_step_gradients(cell, xs[t], z, imms[t] / B), strict=True
+            ):
+                acc += g
+            z = cell(xs[t], z)
+    _assert_close([p.grad for p in cell.parameters()], want)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("gamma", [0.8, 1.0])
+def test_dni_targets_are_k_step_bootstrapped_targets(k, gamma):
+    """Each window's target = ∂/∂z_start [Σ_j γ^{j−1} L_j + γ^n ĝ(z_n)·z_n], by autograd."""
+    cell, xs, ys, mask = _problem("lstm")
+    synth = random_synthesiser(cell.state_size, seed=2)
+    learner = _learner(cell, "dni", k=k, gamma=gamma, synthesiser=synth)
+    learner.train_batch(xs, ys, mask, update=False)
+    assert len(learner.dni_targets) == -(-T // k)
+    z = cell.initial_state(B)
+    for w, w0 in enumerate(range(0, T, k)):
+        w1 = min(T, w0 + k)
+        z_start = z.detach().requires_grad_(True)
+        z, obj = z_start, 0.0
+        for j, t in enumerate(range(w0, w1)):
+            z = cell(xs[t], z)
+            out = learner.readout(cell.hidden(z))
+            obj = obj + gamma**j * (learner.loss_fn(out, ys[t]) * mask[t]).sum()
+        if w1 < T:
+            obj = obj + gamma ** (w1 - w0) * (synth(z).detach() * z).sum()
+        (want,) = torch.autograd.grad(obj, z_start)
+        _assert_close([learner.dni_targets[w]], [want])
+
+
+def test_dni_synthesiser_gradient_is_regression_on_targets():
+    cell, xs, ys, mask = _problem("rnn")
+    synth = random_synthesiser(cell.state_size, seed=2)
+    learner = _learner(cell, "dni", k=2, synthesiser=synth)
+    learner.train_batch(xs, ys, mask, update=False)
+    got = [p.grad.clone() for p in synth.parameters()]
+    synth.zero_grad()
+    z = cell.initial_state(B)
+    zs = [z]
+    with torch.no_grad():
+        for t in range(T):
+            z = cell(xs[t], z)
+            zs.append(z)
+    starts = [zs[w0] for w0 in range(0, T, 2)]
+    loss = sum(
+        0.5 * (synth(s) - tgt).pow(2).sum(-1).mean()
+        for s, tgt in zip(starts, learner.dni_targets, strict=True)
+    )
+    loss.backward()
+    _assert_close(got, [p.grad for p in synth.parameters()])
+
+
+def test_bp_lambda_synthesiser_gradient_matches_bplambda():
+    """Inside the learner the critic receives exactly what BPLambda gives over the batch."""
+    cell, xs, ys, mask = _problem("gru")
+    synth = random_synthesiser(cell.state_size, seed=4)
+    learner = _learner(cell, "bp_lambda", k=2, gamma=0.9, lam=0.6, synthesiser=synth)
+    learner.train_batch(xs, ys, mask, update=False)
+    got = [p.grad.clone() for p in synth.parameters()]
+    imms, jacs = _immediate_and_jacobians(learner, xs, ys, mask)
+    z = cell.initial_state(B)
+    zs = []
+    with torch.no_grad():
+        for t in range(T):
+            z = cell(xs[t], z)
+            zs.append(z)
+    from .helpers import reference_gradient
+
+    want = reference_gradient(synth, torch.stack(zs), imms, jacs, 0.9, 0.6)
+    _assert_close(got, want)
+
+
+def test_updates_happen_once_per_window():
+    cell, xs, ys, mask = _problem("rnn")
+    for credit, k, want in [("bptt", 3, 1), ("tbptt", 3, 3), ("immediate", 3, T), ("dni", 2, 4)]:
+        learner = _learner(bpl.make_cell("rnn", I, H, dtype=torch.float64), credit, k=k)
+        learner.train_batch(xs, ys, mask)
+        assert learner.updates == want, credit
+
+
+@pytest.mark.parametrize("credit", CREDIT_MODES)
+def test_every_mode_learns_a_short_task(credit):
+    """A few updates on one fixed batch lower its loss in every mode."""
+    cell, xs, ys, mask = _problem("gru")
+    learner = _learner(cell, credit, k=2, lr=0.02, synth_lr=0.01)
+    before = learner.evaluate(xs, ys, mask)["loss"]
+    for _ in range(30):
+        learner.train_batch(xs, ys, mask)
+    assert learner.evaluate(xs, ys, mask)["loss"] < 0.8 * before
+
+
+def test_frozen_network_synthesiser_alignment_rises():
+    """Only the critic learns (lr = 0): l_t + ĝ_t comes to align with dL/dz_t."""
+    torch.manual_seed(0)
+    cell = bpl.RNNCell(3, 6, nonlinearity="linear", dtype=torch.float64)
+    xs = torch.zeros(6, 2, 3, dtype=torch.float64)
+    xs[0] = torch.randn(3, dtype=torch.float64)  # one cue: 6 states, 7 features
+    ys = torch.zeros(6, 2, 2, dtype=torch.float64)
+    ys[-1] = torch.randn(2, dtype=torch.float64)
+    mask = torch.zeros(6, 2, dtype=torch.float64)
+    mask[-1] = 1
+    learner = SequenceLearner(
+        cell, 2, credit="bp_lambda", lr=0.0, synth_lr=0.1, lam=1.0, optimizer="sgd"
+    )
+    w = [p.clone() for p in learner.network_parameters()]
+    _, before = learner.alignment(xs, ys, mask)
+    for _ in range(1000):
+        learner.train_batch(xs, ys, mask)
+    _, after = learner.alignment(xs, ys, mask)
+    assert after > max(before, 0.9)
+    assert all(torch.equal(a, b) for a, b in zip(w, learner.network_parameters(), strict=True))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"credit": "rtrl"}, "credit must be one of"),
+        ({"credit": "BPTT"}, "credit must be one of"),
+        ({"k": 0}, "k must be an integer >= 1"),
+        ({"k": 1.5}, "k must be an integer"),
+        ({"lam": 1.5}, "lam must lie in"),
+        ({"gamma": -0.1}, "gamma must lie in"),
+        ({"beta": -1.0}, "beta must be"),
+        ({"lr": -1e-3}, "lr must be"),
+        ({"readout_lr": -1.0}, "readout_lr must be"),
+        ({"synth_lr": float("nan")}, "synth_lr must be"),
+        ({"max_grad_norm": 0.0}, "max_grad_norm"),
+        ({"loss": "hinge"}, "loss must be one of"),
+        ({"optimizer": "rmsprop"}, "optimizer must be one of"),
+    ],
+)
+def test_bad_arguments_raise(kwargs, match):
+    cell = bpl.make_cell("rnn", I, H)
+    with pytest.raises(ValueError, match=match):
+        SequenceLearner(cell, O, **kwargs)
+
+
+def test_synthesiser_given_to_a_mode_without_one_raises():
+    cell = bpl.make_cell("rnn", I, H)
+    with pytest.raises(ValueError, match="uses no synthesiser"):
+        SequenceLearner(cell, O, credit="tbptt", synthesiser=bpl.SyntheticGradient(H))
+
+
+def test_bad_batch_shapes_raise():
+    cell, xs, ys, mask = _problem("rnn")
+    learner = _learner(cell, "bp_lambda")
+    with pytest.raises(ValueError, match="targets must have shape"):
+        learner.train_batch(xs, ys[:, :, :2], mask)
+    with pytest.raises(ValueError, match="mask must have shape"):
+        learner.train_batch(xs, ys, mask[:-1])
+    with pytest.raises(ValueError, match="injected must have shape"):
+        learner.train_batch(xs, ys, mask, injected=torch.zeros(T, B, H + 1, dtype=xs.dtype))
+
+
+def test_losses_are_per_row():
+    out = torch.randn(4, 3)
+    tgt = torch.rand(4, 3)
+    for fn in LOSSES.values():
+        assert fn(out, tgt).shape == (4,)
