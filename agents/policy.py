@@ -1,0 +1,225 @@
+"""Recurrent actor-critic policy: observation -> recurrent core -> (π, V).
+
+Layout: batch-first for one step, ``(B, ·)``; sequences are time-first, ``(T, B, ·)``.
+The recurrent state z is one tensor (B, |z|) (for an LSTM z = [h; c], |z| = 2H) so that
+the gradient critic, the cell's Jacobian and the reset mask all act on the same thing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.distributions import (
+    DiagGaussianDistribution,
+    Distribution,
+    make_proba_distribution,
+)
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.torch_layers import FlattenExtractor
+from stable_baselines3.common.type_aliases import Schedule
+from torch import nn
+
+from bpl import make_cell
+
+#: Observation spaces the policy accepts (flattened by SB3's preprocessing).
+SUPPORTED_OBSERVATION_SPACES = (
+    spaces.Box,
+    spaces.Discrete,
+    spaces.MultiDiscrete,
+    spaces.MultiBinary,
+)
+#: Action spaces the policy accepts.
+SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+
+
+class RecurrentState(NamedTuple):
+    """The recurrent state of a batch of environments.
+
+    :param z: the core's state, (B, |z|).
+    """
+
+    z: torch.Tensor
+
+    def reset(self, episode_start: torch.Tensor) -> RecurrentState:
+        """Zero the rows that start a new episode: z ← z · (1 − episode_start)."""
+        return RecurrentState(self.z * (1.0 - episode_start.to(self.z.dtype)).unsqueeze(-1))
+
+
+class RecurrentActorCriticPolicy(BasePolicy):
+    """Features (SB3's flattening) -> RNN/GRU/LSTM cell -> linear policy and value heads.
+
+    :param observation_space: observation space.
+    :param action_space: action space.
+    :param lr_schedule: learning-rate schedule (the optimizer starts at ``lr_schedule(1)``).
+    :param core: recurrent cell, ``"rnn"``, ``"gru"`` or ``"lstm"``.
+    :param hidden_size: H, units in the cell.
+    :param log_std_init: initial log standard deviation for Box actions.
+    :param ortho_init: orthogonal initialisation of the heads (gain 0.01 for π, 1 for V).
+    :param optimizer_class: torch optimizer for the policy's parameters.
+    :param optimizer_kwargs: extra optimizer arguments.
+    :param normalize_images: passed to SB3's preprocessing.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        core: str = "gru",
+        hidden_size: int = 64,
+        log_std_init: float = 0.0,
+        ortho_init: bool = True,
+        optimizer_class: type[torch.optim.Optimizer] = torch.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        normalize_images: bool = True,
+    ) -> None:
+        if optimizer_kwargs is None:
+            optimizer_kwargs = {"eps": 1e-5} if optimizer_class is torch.optim.Adam else {}
+        super().__init__(
+            observation_space,
+            action_space,
+            FlattenExtractor,
+            None,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+            normalize_images=normalize_images,
+        )
+        self.core_kind = core
+        self.hidden_size = hidden_size
+        self.log_std_init = log_std_init
+        self.ortho_init = ortho_init
+        self.features_extractor = self.make_features_extractor()
+        self.core = make_cell(core, self.features_extractor.features_dim, hidden_size)
+        self.action_dist = make_proba_distribution(action_space)
+        if isinstance(self.action_dist, DiagGaussianDistribution):
+            self.action_net, self.log_std = self.action_dist.proba_distribution_net(
+                latent_dim=hidden_size, log_std_init=log_std_init
+            )
+        else:
+            self.action_net = self.action_dist.proba_distribution_net(latent_dim=hidden_size)
+        self.value_net = nn.Linear(hidden_size, 1)
+        if ortho_init:
+            nn.init.orthogonal_(self.action_net.weight, gain=0.01)
+            nn.init.zeros_(self.action_net.bias)
+            nn.init.orthogonal_(self.value_net.weight, gain=1.0)
+            nn.init.zeros_(self.value_net.bias)
+        self.optimizer = optimizer_class(self.parameters(), lr=lr_schedule(1), **optimizer_kwargs)
+
+    @property
+    def state_size(self) -> int:
+        """|z|, the size of the recurrent state (2H for the LSTM)."""
+        return self.core.state_size
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(core=self.core_kind, hidden_size=self.hidden_size, ortho_init=self.ortho_init)
+        return data
+
+    def initial_state(self, n_envs: int) -> RecurrentState:
+        """Zero state for ``n_envs`` environments."""
+        return RecurrentState(self.core.initial_state(n_envs))
+
+    def step_core(
+        self,
+        obs: torch.Tensor,
+        state: RecurrentState,
+        episode_start: torch.Tensor,
+        jacobian: bool = False,
+    ) -> tuple[RecurrentState, torch.Tensor | None]:
+        """One step of the core: z_t = f(x_t, z_{t−1} · (1 − episode_start_t)).
+
+        :param obs: observations (B, ·) as a tensor (not yet preprocessed).
+        :param state: z_{t−1}.
+        :param episode_start: (B,) float or bool, 1 where obs starts a new episode.
+        :param jacobian: also return J_t = ∂z_t/∂z_{t−1}|masked, (B, |z|, |z|), detached.
+        :return: the new state and J_t (or None).
+        """
+        x = self.extract_features(obs, self.features_extractor)  # (B, ·) -> (B, I)
+        z_prev = state.reset(episode_start).z
+        if jacobian:
+            z, jac = self.core.jacobian(x, z_prev)
+            return RecurrentState(z), jac
+        return RecurrentState(self.core(x, z_prev)), None
+
+    def distribution(self, z: torch.Tensor) -> Distribution:
+        """π(·|z) from states (N, |z|)."""
+        latent = self.core.hidden(z)  # (N, |z|) -> (N, H)
+        out = self.action_net(latent)
+        if isinstance(self.action_dist, DiagGaussianDistribution):
+            return self.action_dist.proba_distribution(out, self.log_std)
+        return self.action_dist.proba_distribution(action_logits=out)
+
+    def value(self, z: torch.Tensor) -> torch.Tensor:
+        """V(z): (N, |z|) -> (N,)."""
+        return self.value_net(self.core.hidden(z)).squeeze(-1)
+
+    def forward(
+        self,
+        obs: torch.Tensor,
+        state: RecurrentState,
+        episode_start: torch.Tensor,
+        deterministic: bool = False,
+    ) -> tuple[torch.Tensor, RecurrentState]:
+        """Actions and next state for one step.
+
+        :param obs: observations (B, ·).
+        :param state: previous state.
+        :param episode_start: (B,) 1 where obs starts a new episode.
+        :param deterministic: take the mode of π instead of sampling.
+        """
+        state, _ = self.step_core(obs, state, episode_start)
+        return self.distribution(state.z).get_actions(deterministic=deterministic), state
+
+    def _predict(self, observation: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        raise NotImplementedError("a recurrent policy needs its state: use predict()")
+
+    def postprocess_actions(self, actions: np.ndarray) -> np.ndarray:
+        """Reshape to the action space and clip Box actions to its bounds."""
+        actions = actions.reshape((-1, *self.action_space.shape))
+        if isinstance(self.action_space, spaces.Box):
+            actions = np.clip(actions, self.action_space.low, self.action_space.high)
+        return actions
+
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | np.ndarray | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Action(s) and next recurrent state, SB3's recurrent ``predict`` contract.
+
+        :param observation: one observation or a batch (VecEnv layout).
+        :param state: the state returned by the previous call (None: zero state).
+        :param episode_start: (B,) True where ``observation`` starts an episode.
+        :param deterministic: take the mode of π instead of sampling.
+        :return: actions and the next state, a numpy array (B, |z|).
+        """
+        self.set_training_mode(False)
+        obs_tensor, vectorized = self.obs_to_tensor(observation)
+        n_envs = obs_tensor.shape[0]
+        if state is None:
+            z = self.core.initial_state(n_envs)
+        else:
+            if isinstance(state, tuple):  # sb3-contrib style (h, c) tuples: concatenate
+                state = np.concatenate(state, axis=-1)
+            z = torch.as_tensor(
+                np.asarray(state), dtype=self.core.weight_hh.dtype, device=self.device
+            )
+            if tuple(z.shape) != (n_envs, self.state_size):
+                raise ValueError(
+                    f"state must have shape ({n_envs}, {self.state_size}), got {tuple(z.shape)}"
+                )
+        if episode_start is None:
+            episode_start = np.zeros(n_envs, dtype=bool)
+        start = torch.as_tensor(np.asarray(episode_start), dtype=z.dtype, device=self.device)
+        start = start.reshape(n_envs)
+        with torch.no_grad():
+            actions, new_state = self.forward(obs_tensor, RecurrentState(z), start, deterministic)
+        actions = self.postprocess_actions(actions.cpu().numpy())
+        if not vectorized:
+            actions = actions.squeeze(axis=0)
+        return actions, new_state.z.cpu().numpy()
