@@ -7,7 +7,7 @@ is (B, H, H). The eligibility trace E_t (|z| × |θ| per row) is one tensor:
   critic with frozen hidden layers): ĝ = W̃ f̃ with f̃ = [features; 1] of size F+1, and
   E is (B, H, H_out, F+1), E[b, h, i, :] = ∂ĝ_h/∂W̃[i, :] carried forward;
 * flat, for any other critic: E is (B, H, P) over all P trainable parameters, with
-  ∂ĝ_t/∂θ from ``torch.func``.
+  ∂ĝ_t/∂θ computed analytically layer by layer.
 
 Either way the expensive part of a step, J_t E_{t−1}, is one batched matmul.
 """
@@ -15,11 +15,9 @@ Either way the expensive part of a step, J_t E_{t−1}, is one batched matmul.
 from __future__ import annotations
 
 import torch
-from torch.func import functional_call, jacrev, vmap
 
 from ._checks import (
     check_finite,
-    check_non_negative,
     check_positive_int,
     check_tensor,
     check_unit_interval,
@@ -27,10 +25,19 @@ from ._checks import (
 from .synthetic_gradient import SyntheticGradient
 from .targets import vjp_jacobian
 
-#: Largest number of trace columns multiplied at once when carrying the trace forward:
-#: the scratch buffer is B·H·_CHUNK_COLUMNS floats, so the trace is updated in place
-#: without a second full-size copy.
-_CHUNK_COLUMNS = 4096
+#: Default size of the scratch buffer the trace is carried forward through, by device
+#: type: on a CPU it should stay in cache (the trace is updated in place, chunk by chunk,
+#: never copied whole); on a GPU larger chunks mean fewer kernel launches.
+_SCRATCH_BYTES = {"cpu": 4 << 20, "cuda": 64 << 20}
+_SCRATCH_BYTES_OTHER = 16 << 20
+
+_ACTIVATION_FNS = {"relu": torch.relu, "tanh": torch.tanh, "elu": torch.nn.functional.elu}
+# φ'(u) written in terms of a = φ(u)
+_ACTIVATION_GRADS = {
+    "relu": lambda a: (a > 0).to(a.dtype),
+    "tanh": lambda a: 1 - a * a,
+    "elu": lambda a: torch.where(a > 0, torch.ones_like(a), a + 1),
+}
 
 
 def td_error(
@@ -59,6 +66,9 @@ class BPLambda:
     :param gamma: discount γ ∈ [0, 1] of distant losses.
     :param lam: trace decay λ ∈ [0, 1] (0: Jaderberg's bootstrapped target; 1: unbiased).
     :param check_inputs: check every input for NaN/inf (one reduction per input per step).
+    :param scratch_bytes: size of the buffer the trace is carried forward through, in
+        chunks of columns (default: 4 MiB on CPU to stay in cache, 64 MiB on CUDA). Memory
+        is the trace, B·H·|θ| floats, plus this.
     """
 
     def __init__(
@@ -67,6 +77,7 @@ class BPLambda:
         gamma: float = 1.0,
         lam: float = 1.0,
         check_inputs: bool = True,
+        scratch_bytes: int | None = None,
     ) -> None:
         if not isinstance(synthesiser, SyntheticGradient):
             raise ValueError(
@@ -76,6 +87,9 @@ class BPLambda:
         self.gamma = check_unit_interval("gamma", gamma)
         self.lam = check_unit_interval("lam", lam)
         self.check_inputs = bool(check_inputs)
+        if scratch_bytes is not None:
+            check_positive_int("scratch_bytes", scratch_bytes)
+        self.scratch_bytes = scratch_bytes
         self.params = synthesiser.trainable_parameters()
         if not self.params:
             raise ValueError("the synthesiser has no trainable parameters")
@@ -112,10 +126,13 @@ class BPLambda:
         shape = self.trace_shape(batch_size)
         if self.trace is None or tuple(self.trace.shape) != shape:
             self.trace = torch.zeros(shape, dtype=ref.dtype, device=ref.device)
+            budget = self.scratch_bytes or _SCRATCH_BYTES.get(ref.device.type, _SCRATCH_BYTES_OTHER)
+            rows = batch_size * (self.state_size + 1)
             cols = self.trace[0, 0].numel()
-            chunk = min(cols, _CHUNK_COLUMNS)
+            width = max(1, min(cols, budget // (rows * self.trace.element_size())))
+            # (B, H+1, width): H rows of the carried trace, 1 row of δ^T E (see carry_trace)
             self._scratch = torch.empty(
-                (batch_size, self.state_size, chunk), dtype=ref.dtype, device=ref.device
+                (batch_size, self.state_size + 1, width), dtype=ref.dtype, device=ref.device
             )
         else:
             self.trace.zero_()
@@ -165,48 +182,91 @@ class BPLambda:
             sg = synth.output(feats)
             ones = torch.ones_like(feats[:, :1])
             return sg, torch.cat([feats, ones], dim=1)  # (B, F+1)
-        names = [n for n, p in synth.named_parameters() if p.requires_grad]
-        params = {n: p.detach() for n, p in synth.named_parameters() if p.requires_grad}
+        return synth(z), self._parameter_jacobian(z)
 
-        def ghat(pars: dict[str, torch.Tensor], z1: torch.Tensor) -> torch.Tensor:
-            return functional_call(synth, pars, (z1.unsqueeze(0),)).squeeze(0)
+    def _parameter_jacobian(self, z: torch.Tensor) -> torch.Tensor:
+        """∂ĝ/∂θ per row for the MLP critic, by backpropagating the identity: (B, H, P).
 
-        jac = vmap(jacrev(ghat), in_dims=(None, 0))(params, z)  # name -> (B, H, *shape)
+        With u_l = W_l a_{l−1} + b_l, a_l = φ(u_l), D_l = ∂ĝ/∂u_l is (B, H, n_l):
+        D_out = I, D_l = (D_{l+1} W_{l+1}) ⊙ φ'(u_l); then ∂ĝ/∂W_l = D_l ⊗ a_{l−1} and
+        ∂ĝ/∂b_l = D_l. Columns follow ``synthesiser.trainable_parameters()``.
+        """
+        synth = self.synthesiser
+        linears = [m for m in synth.features if isinstance(m, torch.nn.Linear)] + [synth.output]
+        acts = [z]  # a_0 = z, then a_1 … a_L, each (B, n_l)
+        for lin in linears[:-1]:
+            acts.append(_ACTIVATION_FNS[synth.activation](lin(acts[-1])))
         B, H = z.shape
-        dg = torch.cat([jac[n].reshape(B, H, -1) for n in names], dim=2)  # (B, H, P)
-        return synth(z), dg
+        D = torch.eye(H, dtype=z.dtype, device=z.device).expand(B, H, H)  # ∂ĝ/∂u_out
+        blocks: list[torch.Tensor] = []
+        for layer in range(len(linears) - 1, -1, -1):
+            lin, a_in = linears[layer], acts[layer]
+            if lin.bias.requires_grad:
+                blocks.append(D)  # ∂ĝ/∂b_l: (B, H, n_l)
+            if lin.weight.requires_grad:
+                outer = D.unsqueeze(-1) * a_in.view(B, 1, 1, -1)  # (B, H, n_l, n_{l−1})
+                blocks.append(outer.reshape(B, H, -1))
+            if layer > 0:
+                d_act = _ACTIVATION_GRADS[synth.activation](acts[layer])  # φ'(u_{l−1})
+                D = (D @ lin.weight) * d_act.unsqueeze(1)  # (B, H, n_{l−1})
+        return torch.cat(blocks[::-1], dim=2)  # (B, H, P), parameter order
 
-    def update_trace(self, jac: torch.Tensor, carry: torch.Tensor, dg: torch.Tensor) -> None:
-        """E_t = γλ J_t E_{t−1} + ∂ĝ_t/∂θ, in place; rows where ``carry`` is False restart
-        from E = ∂ĝ_t/∂θ (their J is ignored)."""
+    def carry_trace(self, jac: torch.Tensor, carry: torch.Tensor, delta: torch.Tensor) -> None:
+        """E ← γλ J_t E_{t−1} in place, and param.grad += −(1/B) Σ_rows E_{t−1}^T δ.
+
+        One GEMM does both: each row's (H+1)×H matrix [γλ J_t; δ^T] multiplies E_{t−1},
+        chunk by chunk of columns through the scratch buffer. Rows where ``carry`` is False
+        restart from E = 0 (their J is ignored). Call :meth:`add_sensitivities` after.
+        """
         E = self.trace
         B, H = E.shape[0], E.shape[1]
         decay = self.gamma * self.lam
-        if decay == 0.0 or not bool(carry.any()):
+        if decay == 0.0:
+            self.accumulate_gradient(delta)
             E.zero_()
-        else:
-            scale = carry.to(E.dtype) * decay  # (B,): γλ where the row carries, else 0
-            Js = torch.where(carry.view(B, 1, 1), jac, 0.0) * scale.view(B, 1, 1)
-            flat = E.view(B, H, -1)  # (B, H, ...) -> (B, H, C)
-            cols = flat.shape[2]
-            width = self._scratch.shape[2]
-            for c0 in range(0, cols, width):  # C / width chunks; one GEMM each
-                c1 = min(cols, c0 + width)
-                out = self._scratch[:, :, : c1 - c0]
-                torch.bmm(Js, flat[:, :, c0:c1], out=out)
-                flat[:, :, c0:c1].copy_(out)
+            return
+        scale = carry.to(E.dtype) * decay  # (B,): γλ where the row carries, else 0
+        lhs = torch.cat(
+            [torch.where(carry.view(B, 1, 1), jac, 0.0) * scale.view(B, 1, 1), delta.unsqueeze(1)],
+            dim=1,
+        )  # (B, H+1, H)
+        flat = E.view(B, H, -1)  # (B, H, ...) -> (B, H, C)
+        cols = flat.shape[2]
+        width = self._scratch.shape[2]
+        grad = torch.empty(cols, dtype=E.dtype, device=E.device)
+        for c0 in range(0, cols, width):  # C / width chunks, one GEMM each
+            c1 = min(cols, c0 + width)
+            out = self._scratch[:, :, : c1 - c0]
+            torch.bmm(lhs, flat[:, :, c0:c1], out=out)  # (B, H+1, H) @ (B, H, w)
+            flat[:, :, c0:c1].copy_(out[:, :H])
+            torch.sum(out[:, H], dim=0, out=grad[c0:c1])  # Σ_rows δ^T E_{t−1}
+        self._add_grad(grad.mul_(-1.0 / B))
+
+    def add_sensitivities(self, dg: torch.Tensor) -> None:
+        """E_t = (carried trace) + ∂ĝ_t/∂θ."""
+        E = self.trace
         if self.structured:
             # ∂ĝ_h/∂W̃[i, :] = 1[h = i] f̃: add f̃ on the (h = i) diagonal blocks.
             E.diagonal(dim1=1, dim2=2).add_(dg.unsqueeze(-1))  # (B, F+1, H) += (B, F+1, 1)
         else:
             E.add_(dg)
 
+    def update_trace(self, jac: torch.Tensor, carry: torch.Tensor, dg: torch.Tensor) -> None:
+        """E_t = γλ J_t E_{t−1} + ∂ĝ_t/∂θ, in place; rows where ``carry`` is False restart
+        from E = ∂ĝ_t/∂θ (their J is ignored)."""
+        B = self.trace.shape[0]
+        self.carry_trace(jac, carry, self.trace.new_zeros(B, self.state_size))
+        self.add_sensitivities(dg)
+
     def accumulate_gradient(self, delta: torch.Tensor) -> None:
         """param.grad += −(1/B) Σ_rows E^T δ, with E the current trace; δ is (B, H)."""
         E = self.trace
         B = E.shape[0]
-        flat = E.reshape(B * E.shape[1], -1)  # (B, H, ...) -> (B*H, C)
-        g = torch.mv(flat.t(), delta.reshape(-1)).mul_(-1.0 / B)  # (C,)
+        flat = E.view(B * E.shape[1], -1)  # (B, H, ...) -> (B*H, C)
+        self._add_grad(torch.mv(flat.t(), delta.reshape(-1)).mul_(-1.0 / B))  # (C,)
+
+    def _add_grad(self, g: torch.Tensor) -> None:
+        """Add the flat trace-space vector ``g`` (C,) to the parameters' ``.grad``."""
         if self.structured:
             g = g.view(self.state_size, -1)  # (H_out, F+1) = [W_out | b_out]
             parts = [g[:, :-1], g[:, -1]]
@@ -260,20 +320,27 @@ class BPLambda:
         end = episode_end.to(device=ref.device, dtype=torch.bool)
         carry = self._pending
         if self.check_inputs:
-            check_finite("z", z)
-            check_finite("imm_grad", imm_grad)
-            check_finite("jac (rows continuing an episode)", jac[carry])
+            # One reduction and one sync: NaN/inf anywhere makes the sum non-finite; only
+            # then (or on a float overflow of the sum) are the inputs checked one by one.
+            used_jac = torch.where(carry.view(B, 1, 1), jac, 0.0)
+            if not bool(torch.isfinite(z.sum() + imm_grad.sum() + used_jac.sum())):
+                check_finite("z", z)
+                check_finite("imm_grad", imm_grad)
+                check_finite("jac (rows continuing an episode)", used_jac)
 
         with torch.no_grad():
             sg, dg = self.sensitivities(z)
             norms = []
             if bool(carry.any()):
-                # δ_{t−1} = J_t^T (l_t + γ ĝ_t) − ĝ_{t−1}, with E_{t−1} still in the trace.
+                # δ_{t−1} = J_t^T (l_t + γ ĝ_t) − ĝ_{t−1}, applied with E_{t−1} while the
+                # same GEMM carries the trace forward.
                 delta = td_error(jac, imm_grad, sg, self._sg_prev, self.gamma)
                 delta = torch.where(carry.view(B, 1), delta, 0.0)
-                self.accumulate_gradient(delta)
+                self.carry_trace(jac, carry, delta)
                 norms.append(delta.norm(dim=1)[carry])
-            self.update_trace(jac, carry, dg)
+            else:
+                self.trace.zero_()
+            self.add_sensitivities(dg)
             if bool(end.any()):
                 # δ_T = −ĝ_T: nothing flows back past an episode's last step.
                 delta_end = torch.where(end.view(B, 1), -sg, 0.0)

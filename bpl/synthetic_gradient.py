@@ -64,7 +64,10 @@ class SyntheticGradient(nn.Module):
         layers: list[nn.Module] = []
         width = state_size
         for size in hidden_sizes:
-            layers += [nn.Linear(width, size, dtype=dtype, device=device), _ACTIVATIONS[activation]()]
+            layers += [
+                nn.Linear(width, size, dtype=dtype, device=device),
+                _ACTIVATIONS[activation](),
+            ]
             width = size
         self.features = nn.Sequential(*layers)  # (B, H) -> (B, F)
         self.output = nn.Linear(width, state_size, dtype=dtype, device=device)  # (B, F) -> (B, H)
