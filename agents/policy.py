@@ -56,6 +56,9 @@ class RecurrentActorCriticPolicy(BasePolicy):
     :param lr_schedule: learning-rate schedule (the optimizer starts at ``lr_schedule(1)``).
     :param core: recurrent cell, ``"rnn"``, ``"gru"`` or ``"lstm"``.
     :param hidden_size: H, units in the cell.
+    :param gate_bias: initial bias of the GRU's update gate / the LSTM's forget gate (0 for
+        the RNN): a positive value makes the core keep its state longer at the start of
+        training, so that gradients (exact or synthetic) survive long delays.
     :param log_std_init: initial log standard deviation for Box actions.
     :param ortho_init: orthogonal initialisation of the heads (gain 0.01 for π, 1 for V).
     :param optimizer_class: torch optimizer for the policy's parameters.
@@ -70,6 +73,7 @@ class RecurrentActorCriticPolicy(BasePolicy):
         lr_schedule: Schedule,
         core: str = "gru",
         hidden_size: int = 64,
+        gate_bias: float = 1.0,
         log_std_init: float = 0.0,
         ortho_init: bool = True,
         optimizer_class: type[torch.optim.Optimizer] = torch.optim.Adam,
@@ -93,6 +97,12 @@ class RecurrentActorCriticPolicy(BasePolicy):
         self.ortho_init = ortho_init
         self.features_extractor = self.make_features_extractor()
         self.core = make_cell(core, self.features_extractor.features_dim, hidden_size)
+        self.gate_bias = float(gate_bias)
+        if core in ("gru", "lstm"):  # GRU gates (r, u, n), LSTM (i, f, g, o): block 1
+            with torch.no_grad():
+                H = hidden_size
+                self.core.bias_ih[H : 2 * H] = self.gate_bias
+                self.core.bias_hh[H : 2 * H] = 0.0
         self.action_dist = make_proba_distribution(action_space)
         if isinstance(self.action_dist, DiagGaussianDistribution):
             self.action_net, self.log_std = self.action_dist.proba_distribution_net(
@@ -115,7 +125,12 @@ class RecurrentActorCriticPolicy(BasePolicy):
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data.update(core=self.core_kind, hidden_size=self.hidden_size, ortho_init=self.ortho_init)
+        data.update(
+            core=self.core_kind,
+            hidden_size=self.hidden_size,
+            gate_bias=self.gate_bias,
+            ortho_init=self.ortho_init,
+        )
         return data
 
     def initial_state(self, n_envs: int) -> RecurrentState:

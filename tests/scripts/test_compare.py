@@ -1,0 +1,55 @@
+"""scripts/compare.py: modes × seeds, a Markdown table and a PNG from the TensorBoard logs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+
+import compare  # noqa: E402
+
+
+def test_compare_writes_table_json_and_png(tmp_path, capsys):
+    torch.set_num_threads(1)
+    out = tmp_path / "cmp"
+    argv = [
+        "--env", "bpl/TMaze-v0", "--env-kwargs", '{"corridor_length": 2}',
+        "--credits", "bp_lambda", "tbptt", "--seeds", "0", "1", "--total-timesteps", "128",
+        "--n-envs", "2", "--hidden-size", "8", "--eval-episodes", "2", "--no-progress",
+        "--out", str(out), "--", "--n-steps", "4", "--log-interval", "2",
+    ]  # fmt: skip
+    assert compare.main(argv) == 0
+    table = (out / "results.md").read_text()
+    assert "| bp_lambda | 2 |" in table and "| tbptt | 2 |" in table
+    data = json.loads((out / "results.json").read_text())
+    assert len(data["results"]["tbptt"]) == 2
+    assert all(r["fps"] for r in data["results"]["bp_lambda"])
+    if importlib.util.find_spec("matplotlib"):
+        assert (out / "curves.png").stat().st_size > 1000
+    curves = compare.read_curves(out / "runs" / "tbptt__0")
+    steps, values = curves["rollout/ep_len_mean"]
+    assert steps == sorted(steps) and steps[-1] <= 128
+
+
+def test_compare_rejects_unknown_mode(tmp_path, capsys):
+    assert compare.main(["--credits", "rtrl", "--out", str(tmp_path)]) == 2
+    assert "rtrl" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(importlib.util.find_spec("sb3_contrib") is None, reason="needs sb3-contrib")
+def test_compare_with_recurrent_ppo_baseline(tmp_path):
+    torch.set_num_threads(1)
+    out = tmp_path / "cmp"
+    argv = [
+        "--env", "bpl/TMaze-v0", "--env-kwargs", '{"corridor_length": 2}', "--credits",
+        "tbptt", "--total-timesteps", "256", "--n-envs", "2", "--hidden-size", "8",
+        "--eval-episodes", "2", "--no-progress", "--recurrent-ppo", "--out", str(out),
+    ]  # fmt: skip
+    assert compare.main(argv) == 0
+    assert "| recurrent_ppo | 1 |" in (out / "results.md").read_text()

@@ -1,0 +1,175 @@
+"""scripts/train.py: run folder, checkpoints, evaluation, resume, bad input, faults."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+
+import train  # noqa: E402
+
+from agents import NonFiniteError, RecurrentA2C  # noqa: E402
+
+TINY = [
+    "--env", "bpl/TMaze-v0", "--env-kwargs", '{"corridor_length": 3}',
+    "--n-envs", "2", "--n-steps", "4", "--hidden-size", "8",
+    "--eval-episodes", "4", "--no-progress", "--checkpoint-freq", "96",
+    "--log-interval", "4",
+]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+def _scalars(run_dir: Path) -> dict[str, list[int]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    return {tag: [e.step for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}, acc
+
+
+def test_train_writes_run_folder_and_resume_continues(tmp_path, capsys):
+    argv = TINY + ["--runs-dir", str(tmp_path), "--total-timesteps", "200", "--seed", "3"]
+    assert train.main(argv) == 0
+    (run_dir,) = list(tmp_path.iterdir())
+    assert run_dir.name.startswith("bpl-TMaze-v0__RecurrentA2C-bp_lambda__3__")
+    for name in ["config.json", "final.zip", "eval.json", "checkpoints/latest.zip"]:
+        assert (run_dir / name).exists(), name
+    assert (run_dir / "checkpoints/step_000000096.zip").exists()
+    summary = json.loads((run_dir / "eval.json").read_text())
+    assert summary["n_episodes"] == 4 and summary["success_rate"] is not None
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["model"]["hidden_size"] == 8 and config["args"]["seed"] == 3
+    out = capsys.readouterr().out
+    assert "tensorboard --logdir" in out and "success" in out
+    scalars, acc = _scalars(run_dir)
+    assert "rollout/ep_rew_mean" in scalars and "time/fps" in scalars
+    assert "bpl/td_error" in scalars and "train/policy_loss" in scalars
+    assert any(t.startswith("config") for t in acc.Tags()["tensors"]), "config text missing"
+    first_max = max(scalars["time/fps"])
+
+    # resume: same run folder, the step count continues
+    latest = run_dir / "checkpoints/latest.zip"
+    assert RecurrentA2C.load(latest).num_timesteps == 200
+    assert train.main(["--resume", str(latest), "--total-timesteps", "400", "--no-progress"]) == 0
+    assert list(tmp_path.iterdir()) == [run_dir]
+    assert json.loads((run_dir / "eval.json").read_text())["num_timesteps"] == 400
+    assert RecurrentA2C.load(run_dir / "final.zip").num_timesteps == 400
+    scalars, _ = _scalars(run_dir)
+    assert max(scalars["time/fps"]) > first_max >= 100
+
+
+def test_resume_with_another_configuration_fails(tmp_path, capsys):
+    argv = TINY + ["--runs-dir", str(tmp_path), "--total-timesteps", "32", "--run-name", "r"]
+    assert train.main(argv) == 0
+    latest = tmp_path / "r/checkpoints/latest.zip"
+    assert train.main(["--resume", str(latest), "--hidden-size", "16", "--no-progress"]) == 2
+    assert "hidden-size" in capsys.readouterr().err
+    assert train.main(["--resume", str(tmp_path / "nope.zip")]) == 2
+
+
+def test_env_registered_from_a_user_module(tmp_path, monkeypatch):
+    (tmp_path / "my_user_envs.py").write_text(
+        textwrap.dedent('''
+        import gymnasium as gym
+        import numpy as np
+
+        class Blink(gym.Env):
+            """Reward 1 for repeating the first observation at step 3."""
+            observation_space = gym.spaces.Discrete(3)
+            action_space = gym.spaces.Discrete(2)
+            def reset(self, *, seed=None, options=None):
+                super().reset(seed=seed)
+                self.cue, self.t = int(self.np_random.integers(2)), 0
+                return self.cue, {}
+            def step(self, action):
+                self.t += 1
+                done = self.t == 3
+                ok = done and int(action) == self.cue
+                return 2, float(ok), done, False, {"is_success": ok} if done else {}
+
+        gym.register("MyBlink-v0", entry_point=Blink)
+    ''')
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    argv = [
+        "--env", "my_user_envs:MyBlink-v0", "--n-envs", "2", "--n-steps", "3",
+        "--hidden-size", "8", "--total-timesteps", "96", "--eval-episodes", "2",
+        "--no-progress", "--runs-dir", str(tmp_path / "runs"),
+    ]  # fmt: skip
+    assert train.main(argv) == 0
+    (run_dir,) = list((tmp_path / "runs").iterdir())
+    assert json.loads((run_dir / "eval.json").read_text())["n_episodes"] == 2
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--env", "bpl/TMaz-v0"], ["bpl/TMaz-v0", "bpl/TMaze-v0"]),
+        (["--sg-lambda", "1.5"], ["sg_lambda", "[0, 1]"]),
+        (["--n-steps", "0"], ["n_steps", ">= 1"]),
+        (["--env-kwargs", "not json"], ["--env-kwargs"]),
+        (["--env-kwargs", '{"corridor_length": -4}'], ["corridor_length"]),
+    ],
+)
+def test_bad_input_exits_with_a_message(tmp_path, capsys, extra, words):
+    assert train.main(TINY + ["--runs-dir", str(tmp_path)] + extra) == 2
+    err = capsys.readouterr().err
+    for word in words:
+        assert word in err
+    assert not any(tmp_path.iterdir()), "nothing may be written before training"
+
+
+def test_non_finite_loss_keeps_last_good_checkpoint(tmp_path, monkeypatch, capsys):
+    calls = {"n": 0}
+    original = RecurrentA2C.train
+
+    def flaky(self):
+        calls["n"] += 1
+        if calls["n"] > 30:
+            raise NonFiniteError("non-finite loss (injected by the test)")
+        original(self)
+
+    monkeypatch.setattr(RecurrentA2C, "train", flaky)
+    argv = TINY + ["--runs-dir", str(tmp_path), "--total-timesteps", "400", "--run-name", "r"]
+    assert train.main(argv) == 3
+    err = capsys.readouterr().err
+    assert "non-finite" in err and "last good checkpoint" in err
+    latest = tmp_path / "r/checkpoints/latest.zip"
+    assert RecurrentA2C.load(latest).num_timesteps == 192
+    assert not (tmp_path / "r/final.zip").exists()
+
+
+def test_ctrl_c_saves_a_checkpoint(tmp_path, monkeypatch, capsys):
+    original = RecurrentA2C.train
+
+    def interrupt(self):
+        if self.num_timesteps >= 40:
+            raise KeyboardInterrupt
+        original(self)
+
+    monkeypatch.setattr(RecurrentA2C, "train", interrupt)
+    argv = TINY + ["--runs-dir", str(tmp_path), "--total-timesteps", "400", "--run-name", "r"]
+    assert train.main(argv) == 130
+    assert RecurrentA2C.load(tmp_path / "r/checkpoints/latest.zip").num_timesteps == 40
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_help_documents_every_flag(capsys):
+    with pytest.raises(SystemExit):
+        train.main(["--help"])
+    out = capsys.readouterr().out
+    parser = train.build_parser()
+    for action in parser._actions:
+        for flag in action.option_strings:
+            assert flag in out
+        assert action.help, f"{action.option_strings} has no help"
