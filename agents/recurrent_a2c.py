@@ -166,6 +166,8 @@ class RecurrentA2C(OnPolicyAlgorithm):
     :param sg_train_output_only: with hidden layers, keep them frozen at their random
         initialisation and learn only the output layer (much cheaper traces, bp_lambda.md §6).
     :param sg_max_grad_norm: clip the gradient critic's update to this norm.
+    :param sg_normalize: the critic predicts G/σ with σ a running RMS of the immediate
+        gradients l (injected as β·σ·ĝ), so that its Adam steps match its targets' scale.
     :param log_sg_cosine: log ``bpl/sg_cosine``, the cosine between ĝ_t and the exact future
         gradient G_t computed by a backward sweep over a stored stretch of steps.
     :param sg_cosine_horizon: steps stored for ``bpl/sg_cosine``.
@@ -208,6 +210,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
         sg_hidden_sizes: tuple[int, ...] | list[int] = (),
         sg_train_output_only: bool = True,
         sg_max_grad_norm: float = 10.0,
+        sg_normalize: bool = True,
         log_sg_cosine: bool = False,
         sg_cosine_horizon: int = 256,
         max_bptt_steps: int = 1000,
@@ -261,6 +264,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
         self.sg_hidden_sizes = sg_hidden_sizes
         self.sg_train_output_only = bool(sg_train_output_only)
         self.sg_max_grad_norm = float(sg_max_grad_norm)
+        self.sg_normalize = bool(sg_normalize)
         self.log_sg_cosine = bool(log_sg_cosine)
         self.sg_cosine_horizon = int(sg_cosine_horizon)
         self.max_bptt_steps = int(max_bptt_steps)
@@ -328,6 +332,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
         self._history: dict[str, Any] | None = None
         self._probe: dict[str, list[torch.Tensor]] = {}
         self.rollout_buffer = None  # SB3's learn() passes it on; the window is self._window
+        self._sg_scale_sq: torch.Tensor | None = None  # running mean of l² (sg_normalize)
 
     def _reset_recurrent(self) -> None:
         """Fresh zero state, traces and histories for ``self.n_envs`` environments."""
@@ -560,8 +565,11 @@ class RecurrentA2C(OnPolicyAlgorithm):
         sg_last = None
         if self.uses_synthetic_gradient:
             l_unit = imm * (T * B)  # per-sample immediate gradients l_t = ∂L_t/∂z_t
-            sg_last = self._train_gradient_critic(w, zw.detach(), jacs[-T:], l_unit)
+            scale = self._gradient_scale(l_unit) if self.sg_normalize else 1.0
+            # ĝ predicts G / σ: BP(λ) is linear in l, so its targets scale by the same σ
+            sg_last = self._train_gradient_critic(w, zw.detach(), jacs[-T:], l_unit / scale)
             live = 1.0 - w["ends"][-1]  # no future gradient after an episode's last step
+            sg_last = scale * sg_last  # (B, |z|): the unnormalised prediction of G
             grad_z[-1] += self.sg_beta * sg_last * live.unsqueeze(-1) / (T * B)
         if zs.requires_grad:
             full = torch.zeros_like(zs)
@@ -594,10 +602,21 @@ class RecurrentA2C(OnPolicyAlgorithm):
         )
         if sg_last is not None:
             log("bpl/sg_norm", sg_last.norm(dim=1).mean().item())
-            log(
-                "bpl/sg_beta_norm_ratio",
-                (self.sg_beta * sg_last.norm() / (imm.norm() * T * B + 1e-12)).item(),
-            )
+            # size of the injected β ĝ relative to the window's immediate gradients
+            ratio = self.sg_beta * sg_last.norm() / (imm.norm() * T * B + 1e-12)
+            log("bpl/sg_injection_ratio", ratio.item())
+
+    def _gradient_scale(self, l_unit: torch.Tensor) -> torch.Tensor:
+        """σ, a running RMS of the immediate gradients l (EMA over windows, rate 0.01).
+
+        The critic learns G/σ, so its targets are O(1) whatever the loss scale; a fixed
+        Adam step would otherwise swamp targets of size 1e-4 (a fresh policy head)."""
+        ms = l_unit.detach().pow(2).mean()
+        if self._sg_scale_sq is None or float(self._sg_scale_sq) == 0.0:
+            self._sg_scale_sq = ms
+        else:
+            self._sg_scale_sq = 0.99 * self._sg_scale_sq + 0.01 * ms
+        return self._sg_scale_sq.sqrt().clamp_min(1e-8)
 
     def _train_gradient_critic(
         self, w: dict[str, Any], zw: torch.Tensor, jw: torch.Tensor, l_unit: torch.Tensor
@@ -715,6 +734,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
             "sg_hidden_sizes": list(self.sg_hidden_sizes),
             "sg_train_output_only": self.sg_train_output_only,
             "sg_max_grad_norm": self.sg_max_grad_norm,
+            "sg_normalize": self.sg_normalize,
             "log_sg_cosine": self.log_sg_cosine,
             "sg_cosine_horizon": self.sg_cosine_horizon,
             "max_bptt_steps": self.max_bptt_steps,
@@ -753,6 +773,8 @@ class RecurrentA2C(OnPolicyAlgorithm):
         if self.gradient_critic is not None:
             tensors["gradient_critic"] = self.gradient_critic.state_dict()
             tensors["sg_optimizer"] = self.sg_optimizer.state_dict()
+            if self._sg_scale_sq is not None:
+                tensors["sg_scale_sq"] = self._sg_scale_sq.detach().cpu()
         buf = io.BytesIO()
         torch.save(tensors, buf)
         if isinstance(path, io.BufferedIOBase):
@@ -853,6 +875,8 @@ class RecurrentA2C(OnPolicyAlgorithm):
             if model.gradient_critic is not None:
                 model.gradient_critic.load_state_dict(tensors["gradient_critic"])
                 model.sg_optimizer.load_state_dict(tensors["sg_optimizer"])
+                if "sg_scale_sq" in tensors:
+                    model._sg_scale_sq = tensors["sg_scale_sq"].to(model.device)
         except (KeyError, RuntimeError, ValueError) as err:
             raise ValueError(f"checkpoint {path} does not match its configuration: {err}") from err
         model.num_timesteps = int(meta["num_timesteps"])
