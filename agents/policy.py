@@ -7,6 +7,7 @@ the gradient critic, the cell's Jacobian and the reset mask all act on the same 
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -56,6 +57,11 @@ class RecurrentActorCriticPolicy(BasePolicy):
     :param lr_schedule: learning-rate schedule (the optimizer starts at ``lr_schedule(1)``).
     :param core: recurrent cell, ``"rnn"``, ``"gru"`` or ``"lstm"``.
     :param hidden_size: H, units in the cell.
+    :param encoder_size: width of a tanh layer (orthogonal init, gain √2) between the
+        observation and the core; 0 feeds the flattened observation directly. It lifts
+        small-valued observations (CartPole's angles are ~0.05) to O(1) inputs.
+    :param head_size: width of the tanh layer of the separate policy and value heads on
+        top of the core's output h (0: linear heads).
     :param gate_bias: initial bias of the GRU's update gate / the LSTM's forget gate (0 for
         the RNN): a positive value makes the core keep its state longer at the start of
         training, so that gradients (exact or synthetic) survive long delays.
@@ -73,6 +79,8 @@ class RecurrentActorCriticPolicy(BasePolicy):
         lr_schedule: Schedule,
         core: str = "gru",
         hidden_size: int = 64,
+        encoder_size: int = 64,
+        head_size: int = 64,
         gate_bias: float = 1.0,
         log_std_init: float = 0.0,
         ortho_init: bool = True,
@@ -96,27 +104,54 @@ class RecurrentActorCriticPolicy(BasePolicy):
         self.log_std_init = log_std_init
         self.ortho_init = ortho_init
         self.features_extractor = self.make_features_extractor()
-        self.core = make_cell(core, self.features_extractor.features_dim, hidden_size)
+        if isinstance(encoder_size, bool) or not isinstance(encoder_size, int) or encoder_size < 0:
+            raise ValueError(f"encoder_size must be an integer >= 0, got {encoder_size!r}")
+        self.encoder_size = encoder_size
+        features_dim = self.features_extractor.features_dim
+        if encoder_size:
+            linear = nn.Linear(features_dim, encoder_size)
+            nn.init.orthogonal_(linear.weight, gain=math.sqrt(2))
+            nn.init.zeros_(linear.bias)
+            self.encoder: nn.Module = nn.Sequential(linear, nn.Tanh())  # (B, F) -> (B, E)
+            features_dim = encoder_size
+        else:
+            self.encoder = nn.Identity()
+        self.core = make_cell(core, features_dim, hidden_size)
         self.gate_bias = float(gate_bias)
         if core in ("gru", "lstm"):  # GRU gates (r, u, n), LSTM (i, f, g, o): block 1
             with torch.no_grad():
                 H = hidden_size
                 self.core.bias_ih[H : 2 * H] = self.gate_bias
                 self.core.bias_hh[H : 2 * H] = 0.0
+        if isinstance(head_size, bool) or not isinstance(head_size, int) or head_size < 0:
+            raise ValueError(f"head_size must be an integer >= 0, got {head_size!r}")
+        self.head_size = head_size
+        latent = head_size or hidden_size
+        self.pi_head = self._head(hidden_size, head_size)  # (N, H) -> (N, latent)
+        self.vf_head = self._head(hidden_size, head_size)  # (N, H) -> (N, latent)
         self.action_dist = make_proba_distribution(action_space)
         if isinstance(self.action_dist, DiagGaussianDistribution):
             self.action_net, self.log_std = self.action_dist.proba_distribution_net(
-                latent_dim=hidden_size, log_std_init=log_std_init
+                latent_dim=latent, log_std_init=log_std_init
             )
         else:
-            self.action_net = self.action_dist.proba_distribution_net(latent_dim=hidden_size)
-        self.value_net = nn.Linear(hidden_size, 1)
+            self.action_net = self.action_dist.proba_distribution_net(latent_dim=latent)
+        self.value_net = nn.Linear(latent, 1)
         if ortho_init:
             nn.init.orthogonal_(self.action_net.weight, gain=0.01)
             nn.init.zeros_(self.action_net.bias)
             nn.init.orthogonal_(self.value_net.weight, gain=1.0)
             nn.init.zeros_(self.value_net.bias)
         self.optimizer = optimizer_class(self.parameters(), lr=lr_schedule(1), **optimizer_kwargs)
+
+    @staticmethod
+    def _head(hidden_size: int, head_size: int) -> nn.Module:
+        if not head_size:
+            return nn.Identity()
+        linear = nn.Linear(hidden_size, head_size)
+        nn.init.orthogonal_(linear.weight, gain=math.sqrt(2))
+        nn.init.zeros_(linear.bias)
+        return nn.Sequential(linear, nn.Tanh())
 
     @property
     def state_size(self) -> int:
@@ -128,6 +163,8 @@ class RecurrentActorCriticPolicy(BasePolicy):
         data.update(
             core=self.core_kind,
             hidden_size=self.hidden_size,
+            encoder_size=self.encoder_size,
+            head_size=self.head_size,
             gate_bias=self.gate_bias,
             ortho_init=self.ortho_init,
         )
@@ -152,7 +189,7 @@ class RecurrentActorCriticPolicy(BasePolicy):
         :param jacobian: also return J_t = ∂z_t/∂z_{t−1}|masked, (B, |z|, |z|), detached.
         :return: the new state and J_t (or None).
         """
-        x = self.extract_features(obs, self.features_extractor)  # (B, ·) -> (B, I)
+        x = self.encoder(self.extract_features(obs, self.features_extractor))  # (B, ·) -> (B, I)
         z_prev = state.reset(episode_start).z
         if jacobian:
             z, jac = self.core.jacobian(x, z_prev)
@@ -161,7 +198,7 @@ class RecurrentActorCriticPolicy(BasePolicy):
 
     def distribution(self, z: torch.Tensor) -> Distribution:
         """π(·|z) from states (N, |z|)."""
-        latent = self.core.hidden(z)  # (N, |z|) -> (N, H)
+        latent = self.pi_head(self.core.hidden(z))  # (N, |z|) -> (N, H) -> (N, latent)
         out = self.action_net(latent)
         if isinstance(self.action_dist, DiagGaussianDistribution):
             return self.action_dist.proba_distribution(out, self.log_std)
@@ -169,7 +206,7 @@ class RecurrentActorCriticPolicy(BasePolicy):
 
     def value(self, z: torch.Tensor) -> torch.Tensor:
         """V(z): (N, |z|) -> (N,)."""
-        return self.value_net(self.core.hidden(z)).squeeze(-1)
+        return self.value_net(self.vf_head(self.core.hidden(z))).squeeze(-1)
 
     def forward(
         self,
