@@ -62,6 +62,9 @@ class RecurrentActorCriticPolicy(BasePolicy):
         small-valued observations (CartPole's angles are ~0.05) to O(1) inputs.
     :param head_size: width of the tanh layer of the separate policy and value heads on
         top of the core's output h (0: linear heads).
+    :param normalize_obs: standardise the flattened observation with running mean and
+        variance (buffers of the module: they are saved with it), updated on every
+        collected step, clipped to ±5 — what ``VecNormalize`` does, inside the policy.
     :param gate_bias: initial bias of the GRU's update gate / the LSTM's forget gate (0 for
         the RNN): a positive value makes the core keep its state longer at the start of
         training, so that gradients (exact or synthetic) survive long delays.
@@ -81,6 +84,7 @@ class RecurrentActorCriticPolicy(BasePolicy):
         hidden_size: int = 64,
         encoder_size: int = 64,
         head_size: int = 64,
+        normalize_obs: bool = True,
         gate_bias: float = 1.0,
         log_std_init: float = 0.0,
         ortho_init: bool = True,
@@ -108,6 +112,10 @@ class RecurrentActorCriticPolicy(BasePolicy):
             raise ValueError(f"encoder_size must be an integer >= 0, got {encoder_size!r}")
         self.encoder_size = encoder_size
         features_dim = self.features_extractor.features_dim
+        self.normalize_obs = bool(normalize_obs)
+        self.register_buffer("obs_mean", torch.zeros(features_dim))
+        self.register_buffer("obs_var", torch.ones(features_dim))
+        self.register_buffer("obs_count", torch.tensor(1e-4))
         if encoder_size:
             linear = nn.Linear(features_dim, encoder_size)
             nn.init.orthogonal_(linear.weight, gain=math.sqrt(2))
@@ -165,6 +173,7 @@ class RecurrentActorCriticPolicy(BasePolicy):
             hidden_size=self.hidden_size,
             encoder_size=self.encoder_size,
             head_size=self.head_size,
+            normalize_obs=self.normalize_obs,
             gate_bias=self.gate_bias,
             ortho_init=self.ortho_init,
         )
@@ -189,12 +198,31 @@ class RecurrentActorCriticPolicy(BasePolicy):
         :param jacobian: also return J_t = ∂z_t/∂z_{t−1}|masked, (B, |z|, |z|), detached.
         :return: the new state and J_t (or None).
         """
-        x = self.encoder(self.extract_features(obs, self.features_extractor))  # (B, ·) -> (B, I)
+        x = self.extract_features(obs, self.features_extractor)  # (B, ·) -> (B, F)
+        if self.normalize_obs:
+            x = ((x - self.obs_mean) / torch.sqrt(self.obs_var + 1e-8)).clamp(-5.0, 5.0)
+        x = self.encoder(x)  # (B, F) -> (B, I)
         z_prev = state.reset(episode_start).z
         if jacobian:
             z, jac = self.core.jacobian(x, z_prev)
             return RecurrentState(z), jac
         return RecurrentState(self.core(x, z_prev)), None
+
+    @torch.no_grad()
+    def update_obs_stats(self, obs: torch.Tensor) -> None:
+        """Fold a batch of observations (B, ·) into the running mean and variance
+        (parallel algorithm of Chan et al., as SB3's ``RunningMeanStd``)."""
+        if not self.normalize_obs:
+            return
+        x = self.extract_features(obs, self.features_extractor)  # (B, ·) -> (B, F)
+        n = x.shape[0]
+        mean, var = x.mean(0), x.var(0, unbiased=False)
+        total = self.obs_count + n
+        delta = mean - self.obs_mean
+        self.obs_mean += delta * n / total
+        m2 = self.obs_var * self.obs_count + var * n + delta.pow(2) * self.obs_count * n / total
+        self.obs_var.copy_(m2 / total)
+        self.obs_count.copy_(total)
 
     def distribution(self, z: torch.Tensor) -> Distribution:
         """π(·|z) from states (N, |z|)."""

@@ -162,7 +162,10 @@ class RecurrentA2C(OnPolicyAlgorithm):
     :param sg_lambda: gradient critic's trace decay λ_g ∈ [0, 1] (separate from ``gae_lambda``).
     :param sg_beta: scale β ≥ 0 of the synthetic gradient injected at the window end.
     :param sg_learning_rate: Adam learning rate of the gradient critic.
-    :param sg_hidden_sizes: hidden layers of the gradient critic (``()`` = linear ĝ = A z + b).
+    :param sg_hidden_sizes: hidden layers of the gradient critic (``()`` = linear ĝ = A z + b);
+        the default, one frozen random layer of 16 units, keeps the trace at
+        B·|z|·|z|·17 floats instead of B·|z|²·(|z|+1) (see docs/agents.md for its cost in
+        alignment).
     :param sg_train_output_only: with hidden layers, keep them frozen at their random
         initialisation and learn only the output layer (much cheaper traces, bp_lambda.md §6).
     :param sg_max_grad_norm: clip the gradient critic's update to this norm.
@@ -193,7 +196,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
         policy: str | type[RecurrentActorCriticPolicy],
         env: GymEnv | str | None,
         credit: str = "bp_lambda",
-        learning_rate: float | Schedule = 1e-3,
+        learning_rate: float | Schedule = 3e-3,
         n_steps: int = 8,
         gamma: float = 0.99,
         gae_lambda: float = 0.95,
@@ -207,7 +210,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
         sg_lambda: float = 1.0,
         sg_beta: float = 1.0,
         sg_learning_rate: float = 1e-3,
-        sg_hidden_sizes: tuple[int, ...] | list[int] = (),
+        sg_hidden_sizes: tuple[int, ...] | list[int] = (16,),
         sg_train_output_only: bool = True,
         sg_max_grad_norm: float = 10.0,
         sg_normalize: bool = True,
@@ -417,6 +420,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
         for _ in range(n_rollout_steps):
             obs = obs_as_tensor(self._last_obs, dev)
             start = torch.as_tensor(self._last_episode_starts, dtype=torch.float32, device=dev)
+            policy.update_obs_stats(obs)
             with torch.no_grad():
                 state, _ = policy.step_core(obs, state, start)
                 actions = policy.distribution(state.z).get_actions()

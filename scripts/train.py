@@ -65,7 +65,7 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     add("--hidden-size", type=int, default=64, help="units in the core")
     add("--gate-bias", type=float, default=1.0, help="initial GRU update / LSTM forget gate bias")
     add("--n-steps", type=int, default=8, help="window length per environment (1 = online)")
-    add("--lr", type=float, default=1e-3, help="learning rate of the policy")
+    add("--lr", type=float, default=3e-3, help="learning rate of the policy")
     add("--gamma", type=float, default=0.99, help="RL discount")
     add("--gae-lambda", type=float, default=0.95, help="GAE lambda in [0, 1]")
     add("--ent-coef", type=float, default=0.01, help="entropy bonus")
@@ -79,8 +79,8 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     add("--sg-lr", type=float, default=1e-3, help="gradient critic learning rate (Adam)")
     add(
         "--sg-hidden",
-        default="",
-        help="comma-separated hidden sizes of the critic, '' for linear (e.g. '16')",
+        default="16",
+        help="comma-separated hidden sizes of the critic, '' for linear",
     )
     add(
         "--sg-train-all",
