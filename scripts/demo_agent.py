@@ -39,7 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     p.add_argument("--runs-dir", default="runs", help="TensorBoard parent folder (default: runs)")
     p.add_argument(
-        "--credits", nargs="+", default=["bp_lambda", "tbptt"], help="modes (default: bp_lambda tbptt)"
+        "--credits",
+        nargs="+",
+        default=["bp_lambda", "tbptt"],
+        help="modes (default: bp_lambda tbptt)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
@@ -53,11 +56,22 @@ def main(argv: list[str] | None = None) -> int:
         name = train_script.run_name("bpl/TMaze-v0", credit, args.seed)
         code = train_script.main(
             [
-                "--env", "bpl/TMaze-v0",
-                "--env-kwargs", json.dumps({"corridor_length": args.corridor_length}),
-                "--credit", credit, "--n-steps", str(args.n_steps),
-                "--total-timesteps", str(args.total_timesteps), "--seed", str(args.seed),
-                "--runs-dir", args.runs_dir, "--run-name", name,
+                "--env",
+                "bpl/TMaze-v0",
+                "--env-kwargs",
+                json.dumps({"corridor_length": args.corridor_length}),
+                "--credit",
+                credit,
+                "--n-steps",
+                str(args.n_steps),
+                "--total-timesteps",
+                str(args.total_timesteps),
+                "--seed",
+                str(args.seed),
+                "--runs-dir",
+                args.runs_dir,
+                "--run-name",
+                name,
             ]  # fmt: skip
             + (["--no-progress"] if args.no_progress else [])
         )
