@@ -40,7 +40,7 @@ from .cells import RecurrentCell
 from .synthetic_gradient import SyntheticGradient
 from .targets import bootstrapped_targets
 
-#: the credit-assignment modes, cheapest first is not implied
+#: the credit-assignment modes accepted by :class:`SequenceLearner`
 CREDIT_MODES = ("bptt", "tbptt", "dni", "bp_lambda", "immediate")
 _SYNTH_MODES = ("dni", "bp_lambda")
 
