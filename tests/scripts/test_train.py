@@ -173,3 +173,15 @@ def test_help_documents_every_flag(capsys):
         for flag in action.option_strings:
             assert flag in out
         assert action.help, f"{action.option_strings} has no help"
+
+
+def test_demo_agent_trains_each_mode_and_prints_the_tensorboard_line(tmp_path, capsys):
+    import demo_agent
+
+    argv = ["--task", "tmaze", "--corridor-length", "2", "--total-timesteps", "64"]
+    argv += ["--runs-dir", str(tmp_path), "--no-progress"]
+    assert demo_agent.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "bp_lambda: return" in out and "tbptt: return" in out and "correct turns" in out
+    assert f"tensorboard --logdir {tmp_path}" in out
+    assert len(list(tmp_path.iterdir())) == 2
