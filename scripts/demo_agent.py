@@ -1,18 +1,18 @@
-"""Main job: train the BP(λ) agent beside TBPTT with the same window, then compare.
+"""Main job: train the BP(λ) agent on a T-maze beside TBPTT with the same window.
 
-Trains ``RecurrentA2C`` once per credit mode (same seed, window and budget), each a
-normal ``scripts/train.py`` run under ``runs/``, then prints both evaluations and the
-``tensorboard --logdir runs`` line to look at the learning curves.
+Trains ``RecurrentA2C`` once per credit mode (same seed, window and budget; by default
+``bp_lambda``, ``tbptt`` and the episode-``bptt`` reference), each a normal
+``scripts/train.py`` run under ``runs/``, then prints the evaluations (success rate =
+correct turns) and the ``tensorboard --logdir runs`` line to look at the learning curves.
 
-Tasks (measured results and timings in docs/agents.md):
+The default T-maze has corridor L = 50 with a time limit of 4(L+1) steps, long enough
+for undirected exploration to reach the junction, so the comparison is about memory;
+TBPTT(8) cannot carry the cue over 50 steps. About 4 minutes on 2 cores. Measured
+(seed 0, 150k steps, docs/agents.md): BPTT 100%, TBPTT 41%, BP(λ) 41% (chance) — BP(λ)
+does not yet solve it.
 
-* ``cartpole-novel`` — ``bpl/CartPoleNoVel-v1`` (positions only), 100k steps per agent,
-  about 3 minutes on 2 cores. Measured: BP(λ) return ≈ 490, TBPTT(8) ≈ 155.
-* ``tmaze`` — ``bpl/TMaze-v0`` with ``--corridor-length`` (default 20), success rate =
-  correct turns. Measured: neither mode beat chance at L = 50 within 150k steps.
-
-    python scripts/demo_agent.py                           # cartpole-novel
-    python scripts/demo_agent.py --task tmaze --corridor-length 20 --total-timesteps 150000
+    python scripts/demo_agent.py
+    python scripts/demo_agent.py --task cartpole-novel          # return instead of success
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ except ImportError:  # imported as scripts.demo_agent
     from scripts import train as train_script
 
 TASKS = {
-    "cartpole-novel": ("bpl/CartPoleNoVel-v1", 100_000),
     "tmaze": ("bpl/TMaze-v0", 150_000),
+    "cartpole-novel": ("bpl/CartPoleNoVel-v1", 100_000),
 }
 
 
@@ -42,13 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--task", choices=sorted(TASKS), default="cartpole-novel", help="task")
-    p.add_argument("--corridor-length", type=int, default=20, help="T-maze L (default: 20)")
+    p.add_argument("--task", choices=sorted(TASKS), default="tmaze", help="task (default: tmaze)")
+    p.add_argument("--corridor-length", type=int, default=50, help="T-maze L (default: 50)")
+    p.add_argument(
+        "--max-steps", type=int, default=None, help="T-maze time limit (default: 4(L+1))"
+    )
     p.add_argument("--n-steps", type=int, default=8, help="window of every agent (default: 8)")
     p.add_argument("--total-timesteps", type=int, default=None, help="steps per agent")
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     p.add_argument("--runs-dir", default="runs", help="TensorBoard parent folder")
-    p.add_argument("--credits", nargs="+", default=["bp_lambda", "tbptt"], help="modes")
+    p.add_argument(
+        "--credits", nargs="+", default=["bp_lambda", "tbptt", "bptt"], help="credit modes"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -58,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     env_id, budget = TASKS[args.task]
     steps = args.total_timesteps or budget
-    env_kwargs = {"corridor_length": args.corridor_length} if args.task == "tmaze" else {}
+    env_kwargs = {}
+    if args.task == "tmaze":
+        max_steps = args.max_steps or 4 * (args.corridor_length + 1)
+        env_kwargs = {"corridor_length": args.corridor_length, "max_steps": max_steps}
     rows = []
     for credit in args.credits:
         name = train_script.run_name(env_id, credit, args.seed)

@@ -179,6 +179,7 @@ def test_demo_agent_trains_each_mode_and_prints_the_tensorboard_line(tmp_path, c
     import demo_agent
 
     argv = ["--task", "tmaze", "--corridor-length", "2", "--total-timesteps", "64"]
+    argv += ["--credits", "bp_lambda", "tbptt"]
     argv += ["--runs-dir", str(tmp_path), "--no-progress"]
     assert demo_agent.main(argv) == 0
     out = capsys.readouterr().out
