@@ -95,7 +95,14 @@ PRESETS: dict[str, dict] = {
             "batch_size": 16,
         },
         "c": {"ks": [1, 2, 3, 5], "batches": 600, "seeds": 5, "hidden": 30, "batch_size": 32},
-        "d": {"ks": [1, 3], "batches": 1500, "seeds": 3, "hidden": 32, "batch_size": 16},
+        "d": {
+            "ks": [1, 3],
+            "batches": 1500,
+            "seeds": 3,
+            "hidden": 32,
+            "batch_size": 16,
+            "lr": 1e-2,
+        },
         "e": {"lengths": [50, 100, 200, 400, 800, 1600], "hidden": 30, "batch_size": 16},
     },
 }
