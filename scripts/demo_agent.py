@@ -7,7 +7,7 @@ correct turns) and the ``tensorboard --logdir runs`` line to look at the learnin
 
 The default T-maze has corridor L = 50 with a time limit of 4(L+1) steps, long enough
 for undirected exploration to reach the junction, so the comparison is about memory;
-TBPTT(8) cannot carry the cue over 50 steps. About 4 minutes on 2 cores. Measured
+TBPTT(8) cannot carry the cue over 50 steps. About 3 minutes on 2 cores. Measured
 (seed 0, 150k steps, docs/agents.md): BPTT 100%, TBPTT 41%, BP(λ) 41% (chance) — BP(λ)
 does not yet solve it.
 
