@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
+import numpy as np
 from gymnasium import spaces
 
 from ._checks import check_int
+from ._render import lit_cells_to_rgb
 
 MAX_MEMORY_LENGTH = 100_000
 MAX_BITS = 8
@@ -65,7 +67,7 @@ class MemoryChainEnv(gym.Env[int, int]):
     |-----------------|-------------|---------|--------------------------------------------|
     | `memory_length` | int         | 10      | M, steps from context to query, 1..100000  |
     | `num_bits`      | int         | 1       | B, bits of context, 1..8                   |
-    | `render_mode`   | str or None | None    | None or "ansi"                             |
+    | `render_mode`   | str or None | None    | None, "ansi" or "rgb_array"                |
 
     Presets registered as ids: ``bpl/MemoryChainEasy-v0`` (M=10),
     ``bpl/MemoryChainMedium-v0`` (M=100), ``bpl/MemoryChainHard-v0`` (M=1000), all B=1.
@@ -75,7 +77,7 @@ class MemoryChainEnv(gym.Env[int, int]):
     * v0: Initial version.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(
         self, memory_length: int = 10, num_bits: int = 1, render_mode: str | None = None
@@ -140,9 +142,14 @@ class MemoryChainEnv(gym.Env[int, int]):
         obs = self.blank + 1 + self.query if self.t == self.memory_length else self.blank
         return obs, 0.0, False, False, info
 
-    def render(self) -> str | None:
-        """With ``render_mode="ansi"``: the step, the context bits and the queried bit."""
-        if self.render_mode != "ansi":
+    def render(self) -> str | np.ndarray | None:
+        """``"ansi"``: the step, the context bits and the queried bit; ``"rgb_array"``:
+        a strip of ``num_bits`` cells with the context's 1-bits lit, and below it a strip
+        with the queried bit lit."""
+        if self.render_mode is None:
             return None
+        if self.render_mode == "rgb_array":
+            ones = [i for i in range(self.num_bits) if (self.context >> i) & 1]
+            return lit_cells_to_rgb([ones, [self.query]], self.num_bits)
         bits = format(self.context, f"0{self.num_bits}b")
         return f"t={self.t} context={bits} query=bit {self.query} answer={self.answer}\n"

@@ -9,6 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from ._checks import check_int
+from ._render import lit_cells_to_rgb
 
 MAX_SYMBOLS = 1024
 MAX_EPISODE_LENGTH = 100_000
@@ -62,7 +63,7 @@ class RepeatPreviousEnv(gym.Env[np.ndarray, int]):
     | `num_symbols`    | int         | 4       | symbols and actions, 2..1024               |
     | `delay`          | int         | 4       | k, how many steps back to repeat, >= 1     |
     | `episode_length` | int         | 52      | N, steps per episode, k+1..100000          |
-    | `render_mode`    | str or None | None    | None or "ansi"                             |
+    | `render_mode`    | str or None | None    | None, "ansi" or "rgb_array"                |
 
     Presets registered as ids, after POPGym: ``bpl/RepeatPreviousEasy-v0`` (k=4, N=52),
     ``bpl/RepeatPreviousMedium-v0`` (k=32, N=104), ``bpl/RepeatPreviousHard-v0`` (k=64,
@@ -73,7 +74,7 @@ class RepeatPreviousEnv(gym.Env[np.ndarray, int]):
     * v0: Initial version.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -146,10 +147,14 @@ class RepeatPreviousEnv(gym.Env[np.ndarray, int]):
             info["accuracy"] = self._num_correct / scored
         return self._obs(), reward, terminated, False, info
 
-    def render(self) -> str | None:
-        """With ``render_mode="ansi"``: the step, the current symbol and the target."""
-        if self.render_mode != "ansi":
+    def render(self) -> str | np.ndarray | None:
+        """``"ansi"``: the step, the current symbol and the target; ``"rgb_array"``: two
+        strips of ``num_symbols`` cells, the current symbol lit above, the target below."""
+        if self.render_mode is None:
             return None
         current = int(self.symbols[self.t]) if self.t < self.episode_length else None
         target = int(self.symbols[self.t - self.delay]) if self.t >= self.delay else None
+        if self.render_mode == "rgb_array":
+            rows = [[] if v is None else [v] for v in (current, target)]
+            return lit_cells_to_rgb(rows, self.num_symbols)
         return f"t={self.t} symbol={current} answer={target}\n"

@@ -9,6 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from ._checks import check_float, check_int
+from ._render import char_grid_to_rgb
 
 MAX_CORRIDOR_LENGTH = 10_000
 
@@ -56,13 +57,15 @@ class TMazeEnv(gym.Env[np.ndarray, int]):
 
     - ``goal_reward`` for choosing the cued arm at the junction,
       ``wrong_penalty`` for choosing the other one (no step cost on that step);
-    - ``step_cost`` (<= 0) for every other step, moving or not, the truncated one too.
+    - ``step_cost`` (<= 0) for every step that does not move forward (staying in the
+      corridor, or waiting at the junction), the truncated one too; moving forward is
+      free. As in Ni et al. (2023)'s passive T-maze, this teaches walking to the junction
+      from an immediate signal, so the task tests memory rather than exploration.
 
     The optimal policy walks forward L times and turns to the cued side, so its return is
-    exactly ``optimal_return = corridor_length * step_cost + goal_reward`` (0.5 with the
-    defaults, for every L). A memoryless policy can at best guess at the junction:
-    ``corridor_length * step_cost + (goal_reward + wrong_penalty) / 2`` (-0.5 with the
-    defaults).
+    exactly ``optimal_return = goal_reward`` (1 with the defaults, for every L). A
+    memoryless policy can at best guess at the junction: ``(goal_reward +
+    wrong_penalty) / 2`` (0 with the defaults).
 
     ## Starting State
 
@@ -86,24 +89,24 @@ class TMazeEnv(gym.Env[np.ndarray, int]):
     | `corridor_length` | int           | 10      | L, forward moves to the junction, 1..10000   |
     | `goal_reward`     | float         | 1.0     | reward for the cued arm                      |
     | `wrong_penalty`   | float         | -1.0    | reward for the other arm, < `goal_reward`    |
-    | `step_cost`       | float or None | None    | per non-final step, <= 0; None: -0.5/L       |
+    | `step_cost`       | float or None | None    | per step not moving forward, <= 0; None: -1/L|
     | `max_steps`       | int or None   | None    | truncation, >= L + 1; None: 2 * (L + 1)      |
-    | `render_mode`     | str or None   | None    | None or "ansi"                               |
+    | `render_mode`     | str or None   | None    | None, "ansi" or "rgb_array"                  |
 
     ```python
     >>> import gymnasium as gym, envs
     >>> env = gym.make("bpl/TMaze-v0", corridor_length=50)
     >>> env.unwrapped.optimal_return
-    0.5
+    1.0
 
     ```
 
     ## Version History
 
-    * v0: Initial version.
+    * v0: Initial version (step cost only for not moving forward, as Ni et al. 2023).
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     FORWARD = 0
     UP = 1
@@ -132,7 +135,7 @@ class TMazeEnv(gym.Env[np.ndarray, int]):
                 f"got {self.wrong_penalty}"
             )
         if step_cost is None:
-            step_cost = -0.5 / self.corridor_length
+            step_cost = -1.0 / self.corridor_length
         self.step_cost = check_float("step_cost", step_cost, high=0.0)
         min_steps = self.corridor_length + 1
         if max_steps is None:
@@ -155,8 +158,8 @@ class TMazeEnv(gym.Env[np.ndarray, int]):
 
     @property
     def optimal_return(self) -> float:
-        """Return of the optimal policy: ``corridor_length * step_cost + goal_reward``."""
-        return self.corridor_length * self.step_cost + self.goal_reward
+        """Return of the optimal policy: ``goal_reward`` (moving forward is free)."""
+        return self.goal_reward
 
     def _obs(self, index: int) -> np.ndarray:
         obs = np.zeros(4, dtype=np.float32)
@@ -194,7 +197,8 @@ class TMazeEnv(gym.Env[np.ndarray, int]):
             reward = self.goal_reward if success else self.wrong_penalty
             return self._obs(self.OBS_JUNCTION), reward, True, False, info
 
-        if action == self.FORWARD and not at_junction:
+        moved = action == self.FORWARD and not at_junction
+        if moved:
             self.position += 1
         info["position"] = self.position
         truncated = self._steps >= self.max_steps
@@ -203,13 +207,15 @@ class TMazeEnv(gym.Env[np.ndarray, int]):
             info["is_success"] = False
         at_junction = self.position == self.corridor_length
         obs = self._obs(self.OBS_JUNCTION if at_junction else self.OBS_CORRIDOR)
-        return obs, self.step_cost, False, truncated, info
+        return obs, 0.0 if moved else self.step_cost, False, truncated, info
 
-    def render(self) -> str | None:
-        """With ``render_mode="ansi"``: the corridor as text, agent ``A``, goal arm ``G``."""
-        if self.render_mode != "ansi":
+    def render(self) -> str | np.ndarray | None:
+        """``"ansi"``: the corridor as text, agent ``A``, goal arm ``G``, other arm ``x``;
+        ``"rgb_array"``: the same picture as an RGB image, one 8×8 block per cell."""
+        if self.render_mode is None:
             return None
         up, down = ("G", "x") if self.goal == 0 else ("x", "G")
         cells = ["A" if i == self.position else "." for i in range(self.corridor_length + 1)]
         pad = " " * self.corridor_length
-        return f"{pad}{up}\n{''.join(cells)}\n{pad}{down}\n"
+        text = f"{pad}{up}\n{''.join(cells)}\n{pad}{down}\n"
+        return text if self.render_mode == "ansi" else char_grid_to_rgb(text)

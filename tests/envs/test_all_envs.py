@@ -126,3 +126,17 @@ def test_reload_in_process_keeps_specs() -> None:
         importlib.reload(envs)
         envs.register_envs()
     assert {env_id: gym.registry[env_id] for env_id in BPL_ENV_IDS} == before
+
+
+@pytest.mark.parametrize("env_id", BPL_ENV_IDS)
+def test_sb3_make_vec_env_default_render_mode(env_id: str) -> None:
+    """SB3's make_vec_env asks for render_mode="rgb_array"; every env must accept it."""
+    from stable_baselines3.common.env_util import make_vec_env
+
+    venv = make_vec_env(env_id, n_envs=2, seed=0)
+    venv.reset()
+    venv.step(np.array([venv.action_space.sample() for _ in range(2)]))
+    if "NoVel" not in env_id or HAS_PYGAME:  # classic control draws with pygame
+        frame = venv.render()
+        assert frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8
+    venv.close()

@@ -45,8 +45,9 @@ def _play(env: TMazeEnv, seed: int, correct: bool) -> tuple[float, int, bool, di
 @pytest.mark.parametrize("length", [5, 50, 1000])
 def test_optimal_policy_gets_optimal_return(length: int) -> None:
     env = gym.make("bpl/TMaze-v0", corridor_length=length).unwrapped
-    assert env.optimal_return == pytest.approx(length * env.step_cost + env.goal_reward)
-    assert env.optimal_return == pytest.approx(0.5)  # defaults: -0.5/L per step, +1
+    assert env.optimal_return == pytest.approx(env.goal_reward)
+    assert env.optimal_return == pytest.approx(1.0)  # forward moves are free, +1 at the goal
+    assert env.step_cost == pytest.approx(-1.0 / length)
     for goal, seed in _seeds_for_both_goals(env).items():
         total, steps, terminated, info = _play(env, seed, correct=True)
         assert env.goal == goal
@@ -58,11 +59,11 @@ def test_optimal_policy_gets_optimal_return(length: int) -> None:
 @pytest.mark.parametrize("length", [5, 50])
 def test_wrong_turn_gets_penalty_and_no_success(length: int) -> None:
     env = TMazeEnv(corridor_length=length, goal_reward=2.0, wrong_penalty=-3.0, step_cost=-0.1)
-    assert env.optimal_return == pytest.approx(2.0 - 0.1 * length)
+    assert env.optimal_return == pytest.approx(2.0)
     for seed in _seeds_for_both_goals(env).values():
         total, steps, terminated, info = _play(env, seed, correct=False)
         assert terminated and steps == length + 1
-        assert total == pytest.approx(-3.0 - 0.1 * length)
+        assert total == pytest.approx(-3.0)
         assert info["is_success"] is False
 
 
@@ -77,7 +78,7 @@ def test_observations_hide_the_cue_after_the_first_step() -> None:
     for position in range(1, 4):
         obs, reward, *_, info = env.step(TMazeEnv.FORWARD)
         np.testing.assert_array_equal(obs, CORRIDOR)
-        assert info["position"] == position and reward == env.step_cost
+        assert info["position"] == position and reward == 0.0  # moving forward is free
     obs, *_ = env.step(TMazeEnv.FORWARD)
     np.testing.assert_array_equal(obs, JUNCTION)
     # Forward at the junction waits there, at the usual cost.
@@ -158,3 +159,20 @@ def test_invalid_action_and_step_before_reset() -> None:
     env.reset(seed=0)
     with pytest.raises(ValueError, match="action"):
         env.step(3)
+
+
+def test_memoryless_policy_expects_zero() -> None:
+    """Walking forward and always turning up wins half the episodes: mean return 0."""
+    env = TMazeEnv(corridor_length=8)
+    returns = []
+    for seed in range(200):
+        env.reset(seed=seed)
+        total, done = 0.0, False
+        while not done:
+            action = TMazeEnv.UP if env.position == env.corridor_length else TMazeEnv.FORWARD
+            _, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    assert set(returns) == {1.0, -1.0}
+    assert abs(np.mean(returns)) < 0.15
