@@ -8,8 +8,8 @@ correct turns) and the ``tensorboard --logdir runs`` line to look at the learnin
 The default T-maze has corridor L = 50 with a time limit of 4(L+1) steps, long enough
 for undirected exploration to reach the junction, so the comparison is about memory;
 TBPTT(8) cannot carry the cue over 50 steps. About 3 minutes on 2 cores. Measured
-(seed 0, 150k steps, docs/agents.md): BPTT 100%, TBPTT 41%, BP(λ) 41% (chance) — BP(λ)
-does not yet solve it.
+(seed 0, 150k steps, docs/agents.md): BP(λ) 59%, TBPTT 59% (both guess at the
+junction), BPTT 0% — BP(λ) does not yet solve it.
 
     python scripts/demo_agent.py
     python scripts/demo_agent.py --task cartpole-novel          # return instead of success
