@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-slow lint bench reproduce clean
+.PHONY: setup demo demo-synth test test-slow lint bench reproduce clean
 
 setup: $(STAMP)
 
@@ -19,7 +19,12 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet -e ".[dev,plots,digits]"
 	touch $(STAMP)
 
+# main job: the BP(λ) agent on a T-maze beside TBPTT and BPTT (about 3 minutes here)
 demo: $(STAMP)
+	$(PY) scripts/demo_agent.py
+
+# the core alone: a gradient critic learning a frozen RNN's future gradient (seconds)
+demo-synth: $(STAMP)
 	$(PY) scripts/demo.py
 
 test: $(STAMP)
@@ -36,7 +41,7 @@ bench: $(STAMP)
 	$(PY) scripts/benchmark_traces.py
 
 reproduce: $(STAMP)
-	$(PY) scripts/reproduce_paper.py
+	$(PY) scripts/reproduce_paper.py --preset medium --out runs/reproduce_medium
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
