@@ -193,6 +193,16 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         print(f"error: unknown credit modes {bad}; allowed: {CREDIT_MODES}", file=sys.stderr)
         return 2
+    owned = sorted(
+        {a.split("=")[0] for a in extra} & {"--runs-dir", "--run-name", "--credit", "--seed"}
+    )
+    if owned:
+        print(
+            f"error: {owned} after -- would clash with compare.py's own run layout; "
+            "use --out, --credits and --seeds instead",
+            file=sys.stderr,
+        )
+        return 2
     out = Path(args.out)
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)

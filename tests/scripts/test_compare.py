@@ -42,6 +42,13 @@ def test_compare_rejects_unknown_mode(tmp_path, capsys):
     assert "rtrl" in capsys.readouterr().err
 
 
+def test_compare_refuses_train_flags_it_sets_itself(tmp_path, capsys):
+    argv = ["--out", str(tmp_path), "--", "--runs-dir", str(tmp_path / "elsewhere")]
+    assert compare.main(argv) == 2
+    assert "--runs-dir" in capsys.readouterr().err
+    assert not (tmp_path / "elsewhere").exists()
+
+
 @pytest.mark.skipif(importlib.util.find_spec("sb3_contrib") is None, reason="needs sb3-contrib")
 def test_compare_with_recurrent_ppo_baseline(tmp_path):
     torch.set_num_threads(1)
