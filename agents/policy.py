@@ -68,6 +68,11 @@ class RecurrentActorCriticPolicy(BasePolicy):
     :param gate_bias: initial bias of the GRU's update gate / the LSTM's forget gate (0 for
         the RNN): a positive value makes the core keep its state longer at the start of
         training, so that gradients (exact or synthetic) survive long delays.
+    :param chrono_max: chrono initialisation (Tallec & Ollivier, ICLR 2018) instead of
+        ``gate_bias``: each unit's GRU update-gate / LSTM forget-gate bias is
+        log U(1, chrono_max − 1) (the LSTM's input gate gets its negative), so the units'
+        initial memory time scales spread from 2 to ``chrono_max`` steps. Use it when the
+        task's dependencies span tens of steps or more. None: constant ``gate_bias``.
     :param log_std_init: initial log standard deviation for Box actions.
     :param ortho_init: orthogonal initialisation of the heads (gain 0.01 for π, 1 for V).
     :param optimizer_class: torch optimizer for the policy's parameters.
@@ -86,6 +91,7 @@ class RecurrentActorCriticPolicy(BasePolicy):
         head_size: int = 64,
         normalize_obs: bool = True,
         gate_bias: float = 1.0,
+        chrono_max: int | None = None,
         log_std_init: float = 0.0,
         ortho_init: bool = True,
         optimizer_class: type[torch.optim.Optimizer] = torch.optim.Adam,
@@ -126,10 +132,24 @@ class RecurrentActorCriticPolicy(BasePolicy):
             self.encoder = nn.Identity()
         self.core = make_cell(core, features_dim, hidden_size)
         self.gate_bias = float(gate_bias)
+        if chrono_max is not None:
+            if isinstance(chrono_max, bool) or not isinstance(chrono_max, int) or chrono_max < 2:
+                raise ValueError(f"chrono_max must be None or an integer >= 2, got {chrono_max!r}")
+            if core not in ("gru", "lstm"):
+                raise ValueError(f"chrono_max needs a gated core ('gru' or 'lstm'), got {core!r}")
+        self.chrono_max = chrono_max
         if core in ("gru", "lstm"):  # GRU gates (r, u, n), LSTM (i, f, g, o): block 1
             with torch.no_grad():
                 H = hidden_size
-                self.core.bias_ih[H : 2 * H] = self.gate_bias
+                bias = self.core.bias_ih
+                if chrono_max is None:
+                    bias[H : 2 * H] = self.gate_bias
+                else:  # memory time scale 1 + x, x ~ U(1, chrono_max − 1)
+                    x = torch.empty(H, dtype=bias.dtype).uniform_(1.0, max(chrono_max - 1, 1))
+                    bias[H : 2 * H] = torch.log(x)
+                    if core == "lstm":
+                        bias[:H] = -torch.log(x)
+                        self.core.bias_hh[:H] = 0.0
                 self.core.bias_hh[H : 2 * H] = 0.0
         if isinstance(head_size, bool) or not isinstance(head_size, int) or head_size < 0:
             raise ValueError(f"head_size must be an integer >= 0, got {head_size!r}")
@@ -175,6 +195,7 @@ class RecurrentActorCriticPolicy(BasePolicy):
             head_size=self.head_size,
             normalize_obs=self.normalize_obs,
             gate_bias=self.gate_bias,
+            chrono_max=self.chrono_max,
             ortho_init=self.ortho_init,
         )
         return data

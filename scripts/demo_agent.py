@@ -47,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-steps", type=int, default=None, help="T-maze time limit (default: 4(L+1))"
     )
+    p.add_argument(
+        "--chrono-max",
+        type=int,
+        default=None,
+        help="T-maze: chrono initialisation of the GRU gates up to this many steps "
+        "(default: 2L; 0 = constant gate bias)",
+    )
     p.add_argument("--n-steps", type=int, default=8, help="window of every agent (default: 8)")
     p.add_argument("--total-timesteps", type=int, default=None, help="steps per agent")
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
@@ -64,9 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     env_id, budget = TASKS[args.task]
     steps = args.total_timesteps or budget
     env_kwargs = {}
+    extra: list[str] = []
     if args.task == "tmaze":
         max_steps = args.max_steps or 4 * (args.corridor_length + 1)
         env_kwargs = {"corridor_length": args.corridor_length, "max_steps": max_steps}
+        chrono = 2 * args.corridor_length if args.chrono_max is None else args.chrono_max
+        if chrono:
+            extra = ["--chrono-max", str(chrono)]
     rows = []
     for credit in args.credits:
         name = train_script.run_name(env_id, credit, args.seed)
@@ -89,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                 "--run-name",
                 name,
             ]  # fmt: skip
+            + extra
             + (["--no-progress"] if args.no_progress else [])
         )
         if code != 0:

@@ -64,6 +64,13 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     add("--core", default="gru", choices=["rnn", "gru", "lstm"], help="recurrent cell")
     add("--hidden-size", type=int, default=64, help="units in the core")
     add("--gate-bias", type=float, default=1.0, help="initial GRU update / LSTM forget gate bias")
+    add(
+        "--chrono-max",
+        type=int,
+        default=None,
+        help="chrono initialisation of the gates: memory time scales from 2 to this many "
+        "steps (overrides --gate-bias; use ~ the task's longest dependency)",
+    )
     add("--n-steps", type=int, default=8, help="window length per environment (1 = online)")
     add("--lr", type=float, default=3e-3, help="learning rate of the policy")
     add("--gamma", type=float, default=0.99, help="RL discount")
@@ -137,7 +144,7 @@ def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "sg_hidden_sizes": _sg_hidden(args.sg_hidden),
         "sg_train_output_only": not args.sg_train_all,
         "log_sg_cosine": args.log_sg_cosine,
-        "policy_kwargs": {"gate_bias": args.gate_bias},
+        "policy_kwargs": {"gate_bias": args.gate_bias, "chrono_max": args.chrono_max},
     }
 
 

@@ -235,6 +235,35 @@ def test_invalid_hyperparameters(kw, word):
         RecurrentA2C("MlpRecurrentPolicy", cue_venv(), **kw)
 
 
+@pytest.mark.parametrize("core", ["gru", "lstm"])
+def test_chrono_initialisation_spreads_memory_time_scales(tmp_path, core):
+    model = small(cue_venv(), core=core, hidden_size=64, policy_kwargs={"chrono_max": 100})
+    H, cell = 64, model.policy.core
+    bias = cell.bias_ih.detach() + cell.bias_hh.detach()
+    scales = 1.0 + torch.exp(bias[H : 2 * H])  # time scale 1/(1 − σ(b)) = 1 + e^b
+    assert scales.min() >= 2.0 - 1e-4 and scales.max() <= 100.0 + 1e-3
+    assert scales.max() > 50.0 and scales.min() < 20.0  # spread, not one value
+    if core == "lstm":
+        torch.testing.assert_close(bias[:H], -bias[H : 2 * H])
+    model.save(tmp_path / "m")
+    loaded = RecurrentA2C.load(tmp_path / "m", env=cue_venv())
+    assert loaded.policy.chrono_max == 100
+    torch.testing.assert_close(loaded.policy.core.bias_ih, cell.bias_ih)
+
+
+@pytest.mark.parametrize(
+    "kw, word",
+    [
+        (dict(core="rnn", policy_kwargs={"chrono_max": 10}), "gated core"),
+        (dict(policy_kwargs={"chrono_max": 1}), "chrono_max"),
+        (dict(policy_kwargs={"chrono_max": 2.5}), "chrono_max"),
+    ],
+)
+def test_invalid_chrono_max(kw, word):
+    with pytest.raises(ValueError, match=word):
+        small(cue_venv(), **kw)
+
+
 def test_unsupported_spaces():
     class DictEnv(CueEnv):
         def __init__(self):

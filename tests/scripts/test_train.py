@@ -186,3 +186,6 @@ def test_demo_agent_trains_each_mode_and_prints_the_tensorboard_line(tmp_path, c
     assert "bp_lambda: return" in out and "tbptt: return" in out and "correct turns" in out
     assert f"tensorboard --logdir {tmp_path}" in out
     assert len(list(tmp_path.iterdir())) == 2
+    for run in tmp_path.iterdir():  # the T-maze runs use chrono initialisation up to 2L
+        config = json.loads((run / "config.json").read_text())
+        assert config["model"]["policy_kwargs"]["chrono_max"] == 4, config
