@@ -39,7 +39,13 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import explained_variance, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
-from bpl import BPLambda, SyntheticGradient, bootstrapped_targets, cosine_similarity
+from bpl import (
+    BPLambda,
+    StateNormalizer,
+    SyntheticGradient,
+    bootstrapped_targets,
+    cosine_similarity,
+)
 from bpl import future_gradients as exact_future_gradients
 
 from .env_util import resolve_env_id
@@ -60,7 +66,14 @@ CHECKPOINT_FORMAT = "bplambda.RecurrentA2C"
 CHECKPOINT_VERSION = 1
 #: Hyperparameters that fix the shapes of the saved tensors: a checkpoint only loads
 #: into a model that agrees on all of them.
-STRUCTURAL_KEYS = ("credit", "core", "hidden_size", "sg_hidden_sizes", "sg_train_output_only")
+STRUCTURAL_KEYS = (
+    "credit",
+    "core",
+    "hidden_size",
+    "sg_hidden_sizes",
+    "sg_train_output_only",
+    "sg_normalize_input",
+)
 
 
 class NonFiniteError(RuntimeError):
@@ -171,6 +184,11 @@ class RecurrentA2C(OnPolicyAlgorithm):
     :param sg_max_grad_norm: clip the gradient critic's update to this norm.
     :param sg_normalize: the critic predicts G/σ with σ a running RMS of the immediate
         gradients l (injected as β·σ·ĝ), so that its Adam steps match its targets' scale.
+    :param sg_normalize_input: the critic works in standardised coordinates
+        z' = (z − μ)/s (running per-unit mean and standard deviation of the states;
+        J' = diag(1/s) J diag(s), l' = s ⊙ l, ĝ = ĝ'/s: an exact change of variables,
+        :class:`bpl.StateNormalizer`), so that it learns as fast along directions of z that
+        vary little — a memory that is still faint — as along the others.
     :param log_sg_cosine: log ``bpl/sg_cosine``, the cosine between ĝ_t and the exact future
         gradient G_t computed by a backward sweep over a stored stretch of steps.
     :param sg_cosine_horizon: steps stored for ``bpl/sg_cosine``.
@@ -214,6 +232,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
         sg_train_output_only: bool = True,
         sg_max_grad_norm: float = 10.0,
         sg_normalize: bool = True,
+        sg_normalize_input: bool = True,
         log_sg_cosine: bool = False,
         sg_cosine_horizon: int = 256,
         max_bptt_steps: int = 1000,
@@ -268,6 +287,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
         self.sg_train_output_only = bool(sg_train_output_only)
         self.sg_max_grad_norm = float(sg_max_grad_norm)
         self.sg_normalize = bool(sg_normalize)
+        self.sg_normalize_input = bool(sg_normalize_input)
         self.log_sg_cosine = bool(log_sg_cosine)
         self.sg_cosine_horizon = int(sg_cosine_horizon)
         self.max_bptt_steps = int(max_bptt_steps)
@@ -309,6 +329,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
             self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs
         ).to(self.device)
         self.gradient_critic: SyntheticGradient | None = None
+        self.sg_input_norm = None
         self.sg_optimizer: torch.optim.Optimizer | None = None
         self.bp_lambda: BPLambda | None = None
         if self.uses_synthetic_gradient:
@@ -323,6 +344,9 @@ class RecurrentA2C(OnPolicyAlgorithm):
                     train_output_only=self.sg_train_output_only,
                     device=self.device,
                 )
+            self.sg_input_norm: StateNormalizer | None = None
+            if self.sg_normalize_input:
+                self.sg_input_norm = StateNormalizer(self.policy.state_size, device=self.device)
             self.sg_optimizer = torch.optim.Adam(
                 self.gradient_critic.trainable_parameters(), lr=self.sg_learning_rate
             )
@@ -630,34 +654,42 @@ class RecurrentA2C(OnPolicyAlgorithm):
         crit, opt = self.gradient_critic, self.sg_optimizer
         opt.zero_grad(set_to_none=True)
         ends = w["ends"] > 0  # (T, B)
+        z0, jw_raw, l_raw = w["z0"], jw, l_unit
+        to_grad = lambda g: g  # noqa: E731  (ĝ back in z coordinates)
+        norm = self.sg_input_norm
+        if norm is not None:  # the critic's coordinates z' = (z − μ)/s, fixed for this window
+            norm.update(zw)
+            zw, jw, l_unit = norm.transform(zw, jw, l_unit)
+            z0 = norm.transform(z0)[0]
+            to_grad = norm.to_gradient
         if self.credit == "bp_lambda":
             bpl = self.bp_lambda
             bpl.reset_rows(w["starts"][0] > 0)  # envs reset outside a window restart here
             sgs = []
             for t in range(T):
-                sgs.append(bpl.step(zw[t], jw[t], l_unit[t], ends[t]))
+                sgs.append(to_grad(bpl.step(zw[t], jw[t], l_unit[t], ends[t])))
             sg_last = sgs[-1]
             if bpl.last_td_error is not None:
                 self.logger.record_mean("bpl/td_error", bpl.last_td_error.item())
             if self.log_sg_cosine:
-                self._probe_alignment(torch.stack(sgs), jw, l_unit, w["starts"])
+                self._probe_alignment(torch.stack(sgs), jw_raw, l_raw, w["starts"])
         else:  # DNI: regress ĝ(z_{−1}) on the k-step bootstrapped target
             with torch.no_grad():
-                sg_last = crit(zw[-1])
-                boot = sg_last * (~ends[-1]).unsqueeze(-1)  # (B, |z|)
+                boot = crit(zw[-1]) * (~ends[-1]).unsqueeze(-1)  # (B, |z|), z' coordinates
+                sg_last = to_grad(crit(zw[-1]))
                 starts = w["starts"].unsqueeze(-1).unsqueeze(-1)  # (T, B, 1, 1)
                 jm = jw * (1.0 - starts)  # no credit flows across an episode start
                 l_seq = torch.cat([torch.zeros_like(l_unit[:1]), l_unit])  # (T+1, B, |z|)
                 j_seq = torch.cat([torch.zeros_like(jm[:1]), jm])  # (T+1, B, |z|, |z|)
                 target = bootstrapped_targets(l_seq, j_seq, boot, self.sg_gamma)[0]
-            pred = crit(w["z0"])
+            pred = crit(z0)
             sg_loss = 0.5 * (pred - target).pow(2).sum(1).mean()
             sg_loss.backward()
             self.logger.record_mean("bpl/td_error", (pred - target).norm(dim=1).mean().item())
             if self.log_sg_cosine:
                 with torch.no_grad():
-                    sgs = crit(zw)
-                self._probe_alignment(sgs, jw, l_unit, w["starts"])
+                    sgs = to_grad(crit(zw))
+                self._probe_alignment(sgs, jw_raw, l_raw, w["starts"])
         params = crit.trainable_parameters()
         norm = torch.nn.utils.clip_grad_norm_(params, self.sg_max_grad_norm)
         if not torch.isfinite(norm):
@@ -739,6 +771,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
             "sg_train_output_only": self.sg_train_output_only,
             "sg_max_grad_norm": self.sg_max_grad_norm,
             "sg_normalize": self.sg_normalize,
+            "sg_normalize_input": self.sg_normalize_input,
             "log_sg_cosine": self.log_sg_cosine,
             "sg_cosine_horizon": self.sg_cosine_horizon,
             "max_bptt_steps": self.max_bptt_steps,
@@ -779,6 +812,8 @@ class RecurrentA2C(OnPolicyAlgorithm):
             tensors["sg_optimizer"] = self.sg_optimizer.state_dict()
             if self._sg_scale_sq is not None:
                 tensors["sg_scale_sq"] = self._sg_scale_sq.detach().cpu()
+            if self.sg_input_norm is not None:
+                tensors["sg_input_norm"] = self.sg_input_norm.state_dict()
         buf = io.BytesIO()
         torch.save(tensors, buf)
         if isinstance(path, io.BufferedIOBase):
@@ -827,6 +862,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
         """
         meta, tensors = read_checkpoint(path)
         config = dict(meta["config"])
+        config.setdefault("sg_normalize_input", False)  # files from before the option
         mismatch = {
             k: (config.get(k), kwargs[k])
             for k in STRUCTURAL_KEYS
@@ -881,6 +917,8 @@ class RecurrentA2C(OnPolicyAlgorithm):
                 model.sg_optimizer.load_state_dict(tensors["sg_optimizer"])
                 if "sg_scale_sq" in tensors:
                     model._sg_scale_sq = tensors["sg_scale_sq"].to(model.device)
+                if model.sg_input_norm is not None:
+                    model.sg_input_norm.load_state_dict(tensors["sg_input_norm"])
         except (KeyError, RuntimeError, ValueError) as err:
             raise ValueError(f"checkpoint {path} does not match its configuration: {err}") from err
         model.num_timesteps = int(meta["num_timesteps"])

@@ -9,6 +9,7 @@ eligibility traces carried forward by the recurrent Jacobians. Equations and not
 from .alignment import alignment, cosine_similarity, exact_state_gradients
 from .bp_lambda import BPLambda, td_error
 from .cells import CELLS, GRUCell, LSTMCell, RecurrentCell, RNNCell, make_cell, one_step_gradients
+from .normalization import StateNormalizer
 from .sequence import CREDIT_MODES, SequenceLearner
 from .synthetic_gradient import SyntheticGradient
 from .targets import bootstrapped_targets, future_gradients, lambda_targets, vjp_jacobian
@@ -22,6 +23,7 @@ __all__ = [
     "RNNCell",
     "RecurrentCell",
     "SequenceLearner",
+    "StateNormalizer",
     "SyntheticGradient",
     "alignment",
     "bootstrapped_targets",

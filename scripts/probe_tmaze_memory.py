@@ -118,8 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = probe(model, args.corridor_length)
     fmt = lambda p: "[" + ", ".join(f"{x:.3f}" for x in p) + "]"  # noqa: E731
-    print(f"T-maze L={args.corridor_length}: action probabilities (forward, up, down) at the junction")
-    print(f"  cue up: {fmt(out['junction_probs']['up'])}   cue down: {fmt(out['junction_probs']['down'])}")
+    probs = out["junction_probs"]
+    print(f"T-maze L={args.corridor_length}: probabilities (forward, up, down) at the junction")
+    print(f"  cue up: {fmt(probs['up'])}   cue down: {fmt(probs['down'])}")
     has_critic = "cos" in out["steps"][0]
     print("     t   |dz|" + ("      cos    share" if has_critic else ""))
     for row in out["steps"]:

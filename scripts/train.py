@@ -94,6 +94,11 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
         action="store_true",
         help="with --sg-hidden, train the hidden layers too (full trace; slow)",
     )
+    add(
+        "--sg-raw-input",
+        action="store_true",
+        help="the critic sees z as it is, not standardised per unit (sg_normalize_input=False)",
+    )
     add("--log-sg-cosine", action="store_true", help="log bpl/sg_cosine (extra backward sweep)")
     g = p.add_argument_group("run")
     add("--total-timesteps", type=int, default=200_000, help="total environment steps")
@@ -143,6 +148,7 @@ def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "sg_learning_rate": args.sg_lr,
         "sg_hidden_sizes": _sg_hidden(args.sg_hidden),
         "sg_train_output_only": not args.sg_train_all,
+        "sg_normalize_input": not args.sg_raw_input,
         "log_sg_cosine": args.log_sg_cosine,
         "policy_kwargs": {"gate_bias": args.gate_bias, "chrono_max": args.chrono_max},
     }

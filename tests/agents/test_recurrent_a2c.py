@@ -18,6 +18,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from agents import CREDIT_MODES, NonFiniteError, RecurrentA2C, gae_advantages, make_env
+from agents.recurrent_a2c import _write_zip, read_checkpoint
 
 from .helpers import CueEnv, NaNEnv
 
@@ -340,9 +341,68 @@ def test_checkpoint_from_another_configuration(tmp_path):
         RecurrentA2C.load(tmp_path / "m.zip", credit="tbptt")
     with pytest.raises(ValueError, match="observation space"):
         RecurrentA2C.load(tmp_path / "m.zip", env=cue_venv(box_obs=True))
+    with pytest.raises(ValueError, match="sg_normalize_input"):
+        RecurrentA2C.load(tmp_path / "m.zip", sg_normalize_input=False)
     # non-structural hyperparameters may change on load
     loaded = RecurrentA2C.load(tmp_path / "m.zip", ent_coef=0.5)
     assert loaded.ent_coef == 0.5
+
+
+@pytest.mark.parametrize("credit", ["bp_lambda", "dni"])
+def test_critic_input_normalisation_is_learned_saved_and_used(tmp_path, credit):
+    model = small(cue_venv(), credit)
+    assert model.sg_normalize_input and model.sg_input_norm is not None
+    model.learn(32)
+    norm = model.sg_input_norm
+    assert float(norm.count) == 32 and bool((norm.var > 0).all())
+    model.save(tmp_path / "m.zip")
+    loaded = RecurrentA2C.load(tmp_path / "m.zip")
+    for key, value in norm.state_dict().items():
+        torch.testing.assert_close(loaded.sg_input_norm.state_dict()[key], value)
+    raw = small(cue_venv(), credit, sg_normalize_input=False)
+    assert raw.sg_input_norm is None
+    raw.learn(32)
+
+
+def test_critic_sees_standardised_states():
+    """The first window sets the statistics exactly, so the states BP(λ) gets over that
+    window have mean 0 and variance 1 per unit (units that never moved excepted)."""
+    model = small(cue_venv(), "bp_lambda", n_steps=8)
+    seen, step = [], model.bp_lambda.step
+    model.bp_lambda.step = lambda z, *rest: (seen.append(z), step(z, *rest))[1]
+    model.learn(16)  # one window of 8 steps × 2 envs
+    zs = torch.cat(seen)
+    moving = model.sg_input_norm.var > 1e-5
+    assert zs.shape[0] == 16 and bool(moving.any())
+    n = int(moving.sum())
+    torch.testing.assert_close(zs.mean(0)[moving], torch.zeros(n), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        zs.var(0, unbiased=False)[moving], torch.ones(int(moving.sum())), atol=1e-4, rtol=1e-4
+    )
+
+
+def test_dni_critic_sees_standardised_states():
+    model = small(cue_venv(), "dni", n_steps=8)
+    seen = []
+    model.gradient_critic.register_forward_hook(lambda mod, args, out: seen.append(args[0]))
+    model.learn(16)
+    norm = model.sg_input_norm
+    # the regression's input is the state before the window (zero here), standardised
+    torch.testing.assert_close(seen[-1], norm.transform(torch.zeros_like(model._state.z))[0])
+    assert float(norm.count) == 16
+
+
+def test_checkpoint_from_before_input_normalisation_loads_without_it(tmp_path):
+    model = small(cue_venv(), "bp_lambda", sg_normalize_input=False)
+    model.save(tmp_path / "m.zip")
+    meta, tensors = read_checkpoint(tmp_path / "m.zip")
+    del meta["config"]["sg_normalize_input"]  # as written before the option existed
+    buf = io.BytesIO()
+    torch.save(tensors, buf)
+    with open(tmp_path / "old.zip", "wb") as f:
+        _write_zip(f, meta, buf.getvalue())
+    loaded = RecurrentA2C.load(tmp_path / "old.zip")
+    assert loaded.sg_normalize_input is False and loaded.sg_input_norm is None
 
 
 def test_save_is_atomic(tmp_path, monkeypatch):
