@@ -36,6 +36,10 @@ SUPPORTED_OBSERVATION_SPACES = (
 SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
 
 
+# Default memory time-scale range of the gated cores' chrono initialisation (steps).
+DEFAULT_CHRONO_MAX = 100
+
+
 class RecurrentState(NamedTuple):
     """The recurrent state of a batch of environments.
 
@@ -71,8 +75,9 @@ class RecurrentActorCriticPolicy(BasePolicy):
     :param chrono_max: chrono initialisation (Tallec & Ollivier, ICLR 2018) instead of
         ``gate_bias``: each unit's GRU update-gate / LSTM forget-gate bias is
         log U(1, chrono_max − 1) (the LSTM's input gate gets its negative), so the units'
-        initial memory time scales spread from 2 to ``chrono_max`` steps. Use it when the
-        task's dependencies span tens of steps or more. None: constant ``gate_bias``.
+        initial memory time scales spread from 2 to ``chrono_max`` steps; set it to about
+        the task's longest dependency. ``"auto"`` (default): 100 for the GRU and LSTM,
+        None for the RNN (no gates). None: constant ``gate_bias``.
     :param log_std_init: initial log standard deviation for Box actions.
     :param ortho_init: orthogonal initialisation of the heads (gain 0.01 for π, 1 for V).
     :param optimizer_class: torch optimizer for the policy's parameters.
@@ -91,7 +96,7 @@ class RecurrentActorCriticPolicy(BasePolicy):
         head_size: int = 64,
         normalize_obs: bool = True,
         gate_bias: float = 1.0,
-        chrono_max: int | None = None,
+        chrono_max: int | str | None = "auto",
         log_std_init: float = 0.0,
         ortho_init: bool = True,
         optimizer_class: type[torch.optim.Optimizer] = torch.optim.Adam,
@@ -132,6 +137,8 @@ class RecurrentActorCriticPolicy(BasePolicy):
             self.encoder = nn.Identity()
         self.core = make_cell(core, features_dim, hidden_size)
         self.gate_bias = float(gate_bias)
+        if chrono_max == "auto":
+            chrono_max = DEFAULT_CHRONO_MAX if core in ("gru", "lstm") else None
         if chrono_max is not None:
             if isinstance(chrono_max, bool) or not isinstance(chrono_max, int) or chrono_max < 2:
                 raise ValueError(f"chrono_max must be None or an integer >= 2, got {chrono_max!r}")

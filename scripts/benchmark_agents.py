@@ -36,11 +36,15 @@ from agents import RecurrentA2C, make_env
 #: (label, RecurrentA2C keyword arguments); hidden size and envs are set by the flags.
 VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("tbptt gru", dict(credit="tbptt")),
-    ("bp_lambda gru, linear critic (full trace)", dict(credit="bp_lambda", sg_hidden_sizes=())),
+    ("bp_lambda gru, linear critic (full trace; default)", dict(credit="bp_lambda")),
+    (
+        "bp_lambda gru, linear critic, raw state input",
+        dict(credit="bp_lambda", sg_normalize_input=False),
+    ),
     ("bp_lambda gru, critic 32 frozen", dict(credit="bp_lambda", sg_hidden_sizes=(32,))),
     ("bp_lambda gru, critic 16 frozen", dict(credit="bp_lambda", sg_hidden_sizes=(16,))),
     ("bp_lambda gru, critic 8 frozen", dict(credit="bp_lambda", sg_hidden_sizes=(8,))),
-    ("dni gru, critic 16 frozen", dict(credit="dni")),
+    ("dni gru, linear critic", dict(credit="dni")),
     ("bptt gru", dict(credit="bptt")),
 ]
 

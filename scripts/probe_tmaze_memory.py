@@ -1,7 +1,8 @@
 """Probe what a trained T-maze agent remembers, and what its gradient critic predicts.
 
-Runs the checkpoint's core along the two deterministic walks of ``bpl/TMaze-v0`` (cue
-"up" or "down", then L corridor steps, then the junction) and prints, at a few steps t:
+Runs the checkpoint's core along the two shortest walks of ``bpl/TMaze-v0`` (the cue
+"up" or "down" at t = 0, the corridor at t = 1 .. L−1, the junction at t = J = L, where the
+agent turns) and prints, at a few steps t:
 
 * ``|dz|`` = ‖z_t^up − z_t^down‖: how much of the cue the state still holds. If it has
   decayed to ~0 by the junction, no credit assignment (BPTT included) can teach the
@@ -10,7 +11,7 @@ Runs the checkpoint's core along the two deterministic walks of ``bpl/TMaze-v0``
   critic's cue-dependent prediction σ(ĝ(z_t^up) − ĝ(z_t^down)) and the cue-dependent
   part of the future gradient for a policy guessing at the junction,
   D_t = −½ γ_g^{J−t} (v_t^up + v_t^down), v_t = ∂[log π(up|z_J) − log π(down|z_J)]/∂z_t
-  (J = L + 1, the junction step); and ``share``, the size of the cue-dependent part of
+  (J = L, the junction step); and ``share``, the size of the cue-dependent part of
   ĝ relative to its cue-independent part ½‖ĝ(z_t^up) + ĝ(z_t^down)‖.
 
 and the action probabilities at the junction for each cue.
@@ -50,10 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def walk(model: RecurrentA2C, cue: int, length: int) -> list[torch.Tensor]:
-    """States z_0 .. z_J (J = L + 1) of the deterministic walk for one cue, with graph."""
+    """States z_0 .. z_J (J = L) of the shortest walk for one cue, with graph."""
     policy = model.policy
     eye = np.eye(4, dtype=np.float32)
-    obs = [eye[cue]] + [eye[TMazeEnv.OBS_CORRIDOR]] * length + [eye[TMazeEnv.OBS_JUNCTION]]
+    obs = [eye[cue]] + [eye[TMazeEnv.OBS_CORRIDOR]] * (length - 1) + [eye[TMazeEnv.OBS_JUNCTION]]
     state = RecurrentState(torch.zeros(1, policy.state_size, device=model.device))
     zs = []
     for t, o in enumerate(obs):
@@ -66,7 +67,7 @@ def walk(model: RecurrentA2C, cue: int, length: int) -> list[torch.Tensor]:
 def probe(model: RecurrentA2C, length: int) -> dict:
     """The numbers described in the module docstring, as a dict."""
     policy = model.policy
-    junction = length + 1
+    junction = length
     walks = {cue: walk(model, cue, length) for cue in (TMazeEnv.OBS_CUE_UP, TMazeEnv.OBS_CUE_DOWN)}
     up, down = walks[TMazeEnv.OBS_CUE_UP], walks[TMazeEnv.OBS_CUE_DOWN]
     v = []
@@ -81,13 +82,20 @@ def probe(model: RecurrentA2C, length: int) -> dict:
     sigma = 1.0
     if critic is not None and model._sg_scale_sq is not None:
         sigma = float(model._sg_scale_sq.sqrt())
-    steps = sorted({0, 1, 2, 4, 8, length // 2, length, junction} & set(range(junction + 1)))
+    norm = model.sg_input_norm
+
+    def predict(z: torch.Tensor) -> torch.Tensor:  # ĝ(z) in z's coordinates (before × σ)
+        if norm is None:
+            return critic(z)
+        return norm.to_gradient(critic(norm.transform(z)[0]))
+
+    steps = sorted({0, 1, 2, 4, 8, length // 2, length - 1, junction} & set(range(junction + 1)))
     rows = []
     for t in steps:
         row = {"t": t, "dz": float((up[t] - down[t]).detach().norm())}
         if critic is not None:
             with torch.no_grad():
-                g_up, g_down = critic(up[t].detach()) * sigma, critic(down[t].detach()) * sigma
+                g_up, g_down = (predict(z[t].detach()) * sigma for z in (up, down))
             d_hat = (g_up - g_down)[0]
             d_true = -0.5 * model.sg_gamma ** (junction - t) * (v[0][t] + v[1][t])[0]
             row["cos"] = float(cosine_similarity(d_hat[None], d_true[None]))

@@ -68,11 +68,12 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
         "--chrono-max",
         type=int,
         default=None,
-        help="chrono initialisation of the gates: memory time scales from 2 to this many "
-        "steps (overrides --gate-bias; use ~ the task's longest dependency)",
+        help="chrono initialisation of the GRU/LSTM gates: memory time scales from 2 to this "
+        "many steps (use ~ the task's longest dependency); default: 100 for gru/lstm; "
+        "0: constant --gate-bias instead",
     )
     add("--n-steps", type=int, default=8, help="window length per environment (1 = online)")
-    add("--lr", type=float, default=3e-3, help="learning rate of the policy")
+    add("--lr", type=float, default=1e-3, help="learning rate of the policy")
     add("--gamma", type=float, default=0.99, help="RL discount")
     add("--gae-lambda", type=float, default=0.95, help="GAE lambda in [0, 1]")
     add("--ent-coef", type=float, default=0.01, help="entropy bonus")
@@ -86,8 +87,8 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     add("--sg-lr", type=float, default=1e-3, help="gradient critic learning rate (Adam)")
     add(
         "--sg-hidden",
-        default="16",
-        help="comma-separated hidden sizes of the critic, '' for linear",
+        default="",
+        help="comma-separated hidden sizes of the critic, e.g. 16 (default '': linear)",
     )
     add(
         "--sg-train-all",
@@ -128,6 +129,13 @@ def _sg_hidden(text: str) -> tuple[int, ...]:
         raise ValueError(f"--sg-hidden must be comma-separated integers, got {text!r}") from None
 
 
+def _chrono(value: int | None) -> int | str | None:
+    """--chrono-max: None (flag absent) → the policy's default, 0 → off, n → n."""
+    if value is None:
+        return "auto"
+    return None if value == 0 else value
+
+
 def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """RecurrentA2C keyword arguments from the parsed flags."""
     return {
@@ -150,7 +158,7 @@ def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "sg_train_output_only": not args.sg_train_all,
         "sg_normalize_input": not args.sg_raw_input,
         "log_sg_cosine": args.log_sg_cosine,
-        "policy_kwargs": {"gate_bias": args.gate_bias, "chrono_max": args.chrono_max},
+        "policy_kwargs": {"gate_bias": args.gate_bias, "chrono_max": _chrono(args.chrono_max)},
     }
 
 

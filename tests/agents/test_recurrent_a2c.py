@@ -252,6 +252,16 @@ def test_chrono_initialisation_spreads_memory_time_scales(tmp_path, core):
     torch.testing.assert_close(loaded.policy.core.bias_ih, cell.bias_ih)
 
 
+def test_chrono_is_the_default_for_gated_cores_only():
+    assert small(cue_venv()).policy.chrono_max == 100
+    assert small(cue_venv(), core="lstm").policy.chrono_max == 100
+    assert small(cue_venv(), core="rnn").policy.chrono_max is None
+    off = small(cue_venv(), policy_kwargs={"chrono_max": None, "gate_bias": 2.0})
+    H = off.policy.core.hidden_size
+    assert off.policy.chrono_max is None
+    torch.testing.assert_close(off.policy.core.bias_ih[H : 2 * H], torch.full((H,), 2.0))
+
+
 @pytest.mark.parametrize(
     "kw, word",
     [

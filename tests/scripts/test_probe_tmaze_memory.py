@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import gymnasium
 import pytest
 import torch
 
@@ -32,10 +33,18 @@ def test_probe_reports_cue_memory_and_critic(checkpoint, tmp_path, capsys):
     out = tmp_path / "probe.json"
     assert probe_script.main([str(path), "--corridor-length", "3", "--json", str(out)]) == 0
     data = json.loads(out.read_text())
-    assert [r["t"] for r in data["steps"]] == [0, 1, 2, 3, 4]
+    assert [r["t"] for r in data["steps"]] == [0, 1, 2, 3]  # the junction is at t = L
+    # the walk sees what the env shows on the shortest path: cue, L − 1 corridors, junction
+    env = gymnasium.make("bpl/TMaze-v0", corridor_length=3)
+    obs, _ = env.reset(seed=0)
+    seen = [obs]
+    while seen[-1][3] == 0:
+        seen.append(env.step(0)[0])
+    assert len(seen) == 4
     # |dz| is the distance between the two walks' states, recomputed here independently
     zu = probe_script.walk(model, 0, 3)
     zd = probe_script.walk(model, 1, 3)
+    assert len(zu) == len(seen)
     for row in data["steps"]:
         assert row["dz"] == pytest.approx(float((zu[row["t"]] - zd[row["t"]]).detach().norm()))
         assert -1.0 <= row["cos"] <= 1.0 and row["share"] >= 0.0
