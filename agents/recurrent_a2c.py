@@ -227,7 +227,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
         sg_gamma: float = 0.99,
         sg_lambda: float = 1.0,
         sg_beta: float = 1.0,
-        sg_learning_rate: float = 1e-3,
+        sg_learning_rate: float = 3e-3,
         sg_hidden_sizes: tuple[int, ...] | list[int] = (),
         sg_train_output_only: bool = True,
         sg_max_grad_norm: float = 10.0,

@@ -84,7 +84,7 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     add("--sg-gamma", type=float, default=0.99, help="gradient critic discount in [0, 1]")
     add("--sg-lambda", type=float, default=1.0, help="BP(lambda) trace decay in [0, 1]")
     add("--sg-beta", type=float, default=1.0, help="scale of the injected synthetic gradient")
-    add("--sg-lr", type=float, default=1e-3, help="gradient critic learning rate (Adam)")
+    add("--sg-lr", type=float, default=3e-3, help="gradient critic learning rate (Adam)")
     add(
         "--sg-hidden",
         default="",
