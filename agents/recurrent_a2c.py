@@ -329,7 +329,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
             self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs
         ).to(self.device)
         self.gradient_critic: SyntheticGradient | None = None
-        self.sg_input_norm = None
+        self.sg_input_norm: StateNormalizer | None = None
         self.sg_optimizer: torch.optim.Optimizer | None = None
         self.bp_lambda: BPLambda | None = None
         if self.uses_synthetic_gradient:
@@ -344,7 +344,6 @@ class RecurrentA2C(OnPolicyAlgorithm):
                     train_output_only=self.sg_train_output_only,
                     device=self.device,
                 )
-            self.sg_input_norm: StateNormalizer | None = None
             if self.sg_normalize_input:
                 self.sg_input_norm = StateNormalizer(self.policy.state_size, device=self.device)
             self.sg_optimizer = torch.optim.Adam(
@@ -656,12 +655,15 @@ class RecurrentA2C(OnPolicyAlgorithm):
         ends = w["ends"] > 0  # (T, B)
         z0, jw_raw, l_raw = w["z0"], jw, l_unit
         to_grad = lambda g: g  # noqa: E731  (ĝ back in z coordinates)
-        norm = self.sg_input_norm
-        if norm is not None:  # the critic's coordinates z' = (z − μ)/s, fixed for this window
-            norm.update(zw)
-            zw, jw, l_unit = norm.transform(zw, jw, l_unit)
-            z0 = norm.transform(z0)[0]
-            to_grad = norm.to_gradient
+        state_norm = self.sg_input_norm
+        if state_norm is not None:
+            # The critic's coordinates z' = (z − μ)/s, fixed within this window. μ and s move
+            # by 1% per window, so traces carried across windows mix coordinates that differ
+            # by about that much.
+            state_norm.update(zw)
+            zw, jw, l_unit = state_norm.transform(zw, jw, l_unit)
+            z0 = state_norm.transform(z0)[0]
+            to_grad = state_norm.to_gradient
         if self.credit == "bp_lambda":
             bpl = self.bp_lambda
             bpl.reset_rows(w["starts"][0] > 0)  # envs reset outside a window restart here
@@ -675,8 +677,9 @@ class RecurrentA2C(OnPolicyAlgorithm):
                 self._probe_alignment(torch.stack(sgs), jw_raw, l_raw, w["starts"])
         else:  # DNI: regress ĝ(z_{−1}) on the k-step bootstrapped target
             with torch.no_grad():
-                boot = crit(zw[-1]) * (~ends[-1]).unsqueeze(-1)  # (B, |z|), z' coordinates
-                sg_last = to_grad(crit(zw[-1]))
+                last = crit(zw[-1])  # (B, |z|), the critic's coordinates
+                boot = last * (~ends[-1]).unsqueeze(-1)
+                sg_last = to_grad(last)
                 starts = w["starts"].unsqueeze(-1).unsqueeze(-1)  # (T, B, 1, 1)
                 jm = jw * (1.0 - starts)  # no credit flows across an episode start
                 l_seq = torch.cat([torch.zeros_like(l_unit[:1]), l_unit])  # (T+1, B, |z|)

@@ -63,7 +63,12 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     add("--credit", default="bp_lambda", choices=CREDIT_MODES, help="credit assignment of the core")
     add("--core", default="gru", choices=["rnn", "gru", "lstm"], help="recurrent cell")
     add("--hidden-size", type=int, default=64, help="units in the core")
-    add("--gate-bias", type=float, default=1.0, help="initial GRU update / LSTM forget gate bias")
+    add(
+        "--gate-bias",
+        type=float,
+        default=1.0,
+        help="initial GRU update / LSTM forget gate bias (with --chrono-max 0)",
+    )
     add(
         "--chrono-max",
         type=int,
