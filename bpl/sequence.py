@@ -37,6 +37,7 @@ from .alignment import alignment as _alignment
 from .alignment import exact_state_gradients
 from .bp_lambda import BPLambda
 from .cells import RecurrentCell
+from .normalization import StateNormalizer
 from .synthetic_gradient import SyntheticGradient
 from .targets import bootstrapped_targets
 
@@ -103,6 +104,11 @@ class SequenceLearner:
     :param synth_output_only: train only the synthesiser's output layer (structured trace).
     :param optimizer: ``"adam"`` or ``"sgd"``, used for all three parameter groups.
     :param check_inputs: let :class:`BPLambda` check its inputs for NaN/inf every step.
+    :param synth_normalize_input: the synthesiser works in standardised coordinates
+        z' = (z − μ)/s (:class:`bpl.StateNormalizer`, an exact change of variables; μ and
+        s are running statistics updated at each window end, fixed inside a window), so
+        that directions of z that vary little (a fading cue) are learned at the same
+        rate as the others. ĝ is mapped back to z's coordinates before it is injected.
     """
 
     def __init__(
@@ -124,6 +130,7 @@ class SequenceLearner:
         synth_output_only: bool = False,
         optimizer: str = "adam",
         check_inputs: bool = False,
+        synth_normalize_input: bool = False,
     ) -> None:
         if not isinstance(cell, RecurrentCell):
             raise ValueError(f"cell must be a bpl.RecurrentCell, got {type(cell).__name__}")
@@ -194,6 +201,21 @@ class SequenceLearner:
                 self._synth_opt = opt(synthesiser.trainable_parameters(), lr=self.synth_lr)
         elif synthesiser is not None:
             raise ValueError(f"credit={credit!r} uses no synthesiser, but one was given")
+        if not isinstance(synth_normalize_input, bool):
+            raise ValueError(
+                f"synth_normalize_input must be a bool, got {synth_normalize_input!r}"
+            )
+        if synth_normalize_input and credit not in _SYNTH_MODES:
+            raise ValueError(
+                f"synth_normalize_input=True needs a synthesiser (credit in {_SYNTH_MODES}), "
+                f"got credit={credit!r}"
+            )
+        #: the synthesiser's coordinates (None: z itself)
+        self.state_norm: StateNormalizer | None = (
+            StateNormalizer(cell.state_size, device=w.device, dtype=w.dtype)
+            if synth_normalize_input
+            else None
+        )
         #: DNI only: the k-step bootstrapped targets of the last batch, one (B, |z|) per window
         self.dni_targets: list[torch.Tensor] = []
         #: number of network updates applied so far
@@ -208,6 +230,27 @@ class SequenceLearner:
         if self.credit == "immediate":
             return 1
         return self.k
+
+    def _to_synth(
+        self,
+        z: torch.Tensor,
+        jac: torch.Tensor | None = None,
+        imm: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(z, J, l) in the synthesiser's coordinates (unchanged without normalisation)."""
+        if self.state_norm is None:
+            return z, jac, imm
+        return self.state_norm.transform(z, jac, imm)
+
+    def _from_synth(self, g: torch.Tensor) -> torch.Tensor:
+        """A gradient in the synthesiser's coordinates back in z's."""
+        return g if self.state_norm is None else self.state_norm.to_gradient(g)
+
+    def synthetic_gradient(self, z: torch.Tensor) -> torch.Tensor:
+        """ĝ(z) in z's coordinates, (..., |z|) -> (..., |z|) (no learning)."""
+        if self.synthesiser is None:
+            raise ValueError(f"credit={self.credit!r} has no synthesiser")
+        return self._from_synth(self.synthesiser(self._to_synth(z.detach())[0]))
 
     def network_parameters(self) -> list[nn.Parameter]:
         """Cell then readout parameters."""
@@ -230,6 +273,7 @@ class SequenceLearner:
             "max_grad_norm": self.max_grad_norm,
             "optimizer": self.optimizer_name,
             "synth_hidden_sizes": list(self.synthesiser.hidden_sizes) if self.synthesiser else None,
+            "synth_normalize_input": self.state_norm is not None,
         }
 
     def _check_batch(self, inputs, targets, mask) -> torch.Tensor:
@@ -332,7 +376,8 @@ class SequenceLearner:
                     total_loss += float(step_loss)
                     if self.bp_lambda is not None and uses_synth:
                         ends = at_end if t < T - 1 else not_end
-                        sg = self.bp_lambda.step(z, jac, imm, ends)  # ĝ(z_t), (B, |z|)
+                        zn, jn, ln = self._to_synth(z.detach(), jac, imm)
+                        sg = self._from_synth(self.bp_lambda.step(zn, jn, ln, ends))  # ĝ(z_t)
                     states.append(z)
                     imms.append(imm)
             seq_end = w1 == T
@@ -343,7 +388,7 @@ class SequenceLearner:
                 g_last = injected[w1 - 1]
             elif self.credit == "dni":
                 with torch.no_grad():
-                    g_last = self.synthesiser(z.detach())
+                    g_last = self.synthetic_gradient(z)
             else:
                 g_last = sg
             signals = list(imms)  # s_t = l_t inside the window ...
@@ -355,6 +400,9 @@ class SequenceLearner:
                 torch.autograd.backward(states, [s / B for s in signals])
             if self.credit == "dni" and uses_synth:
                 synth_stats.append(self._dni_regression(z_start, jacs, imms, g_last))
+            if update and uses_synth and self.state_norm is not None:
+                # the next window's coordinates (fixed while BP(λ)/DNI use them)
+                self.state_norm.update(torch.stack(states).detach())  # n × (B, |z|)
             if update:
                 self._step(uses_synth)
         if self.bp_lambda is not None and uses_synth and self.bp_lambda.last_td_error is not None:
@@ -383,8 +431,12 @@ class SequenceLearner:
         bootstrap = zero if g_last is None else g_last
         target = bootstrapped_targets(imm_grads, jac_seq, bootstrap, self.gamma)[0]  # (B, |z|)
         self.dni_targets.append(target.detach())
+        z_in = z_start.detach()
+        if self.state_norm is not None:  # regress in the synthesiser's coordinates: s ⊙ target
+            z_in = self._to_synth(z_in)[0]
+            target = target * self.state_norm.std.to(target.dtype)
         with torch.enable_grad():
-            pred = self.synthesiser(z_start.detach())  # (B, |z|)
+            pred = self.synthesiser(z_in)  # (B, |z|)
             loss = 0.5 * (pred - target.detach()).pow(2).sum(-1).mean()
             loss.backward()
         return float(loss.detach())
@@ -472,7 +524,7 @@ class SequenceLearner:
             imms.append(imm)
         zs, jacs, imms = torch.stack(zs), torch.stack(jacs), torch.stack(imms)  # (T, B, ...)
         exact = exact_state_gradients(imms, jacs, 1.0)  # (T, B, |z|)
-        sg = self.synthesiser(zs.reshape(T * B, -1)).view(T, B, -1)  # (T*B, |z|) -> (T, B, |z|)
+        sg = self.synthetic_gradient(zs.reshape(T * B, -1)).view(T, B, -1)  # -> (T, B, |z|)
         keep = exact.norm(dim=-1) > 0  # (T, B)
         per_step, overall = _alignment(imms + scale * sg, exact, keep)
         return per_step, float(overall)

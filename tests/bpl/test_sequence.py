@@ -295,3 +295,112 @@ def test_losses_are_per_row():
     tgt = torch.rand(4, 3)
     for fn in LOSSES.values():
         assert fn(out, tgt).shape == (4,)
+
+
+# ------------------------------------------------------------- standardised synthesiser input
+def _normalised_learner(credit: str, seed: int = 5, **kw):
+    """A learner whose synthesiser sees z' = (z − μ)/s with non-trivial, fixed μ and s."""
+    cell, xs, ys, mask = _problem("gru")
+    synth = random_synthesiser(cell.state_size, seed=seed)
+    learner = _learner(cell, credit, synthesiser=synth, synth_normalize_input=True, **kw)
+    g = torch.Generator().manual_seed(7)
+    S = cell.state_size
+    learner.state_norm.mean.copy_(torch.randn(S, generator=g, dtype=torch.float64))
+    learner.state_norm.var.copy_(torch.rand(S, generator=g, dtype=torch.float64) + 0.1)
+    learner.state_norm.count.fill_(100.0)
+    return learner, synth, xs, ys, mask
+
+
+def test_normalised_synthetic_gradient_is_mapped_back():
+    """ĝ(z) = ĝ'((z − μ)/s) / s, with s = √var."""
+    learner, synth, *_ = _normalised_learner("bp_lambda")
+    z = torch.randn(4, learner.cell.state_size, dtype=torch.float64)
+    mu, s = learner.state_norm.mean, learner.state_norm.var.sqrt()
+    with torch.no_grad():
+        want = synth((z - mu) / s) / s
+    _assert_close([learner.synthetic_gradient(z)], [want])
+
+
+def test_normalised_bp_lambda_synthesiser_gradient_matches_bplambda():
+    """The critic learns by BP(λ) on (z', diag(1/s) J diag(s), s ⊙ l)."""
+    learner, synth, xs, ys, mask = _normalised_learner("bp_lambda", k=2, gamma=0.9, lam=0.6)
+    learner.train_batch(xs, ys, mask, update=False)
+    got = [p.grad.clone() for p in synth.parameters()]
+    imms, jacs = _immediate_and_jacobians(learner, xs, ys, mask)
+    mu, s = learner.state_norm.mean, learner.state_norm.var.sqrt()
+    z = learner.cell.initial_state(B)
+    zs = []
+    with torch.no_grad():
+        for t in range(T):
+            z = learner.cell(xs[t], z)
+            zs.append((z - mu) / s)
+    jacs_n = torch.diag(1 / s) @ jacs @ torch.diag(s)
+    from .helpers import reference_gradient
+
+    want = reference_gradient(synth, torch.stack(zs), imms * s, jacs_n, 0.9, 0.6)
+    _assert_close(got, want)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_normalised_dni_targets_are_k_step_bootstrapped_targets(k):
+    """DNI's targets (reported in z's coordinates) bootstrap on the mapped-back ĝ, and the
+    synthesiser regresses on them in its own coordinates: ½‖ĝ'(z') − s ⊙ target‖²."""
+    learner, synth, xs, ys, mask = _normalised_learner("dni", k=k, gamma=0.9)
+    learner.train_batch(xs, ys, mask, update=False)
+    got = [p.grad.clone() for p in synth.parameters()]
+    mu, s = learner.state_norm.mean, learner.state_norm.var.sqrt()
+    cell = learner.cell
+    z = cell.initial_state(B)
+    starts = []
+    for w, w0 in enumerate(range(0, T, k)):
+        w1 = min(T, w0 + k)
+        z_start = z.detach().requires_grad_(True)
+        starts.append(z_start.detach())
+        z, obj = z_start, 0.0
+        for j, t in enumerate(range(w0, w1)):
+            z = cell(xs[t], z)
+            out = learner.readout(cell.hidden(z))
+            obj = obj + 0.9**j * (learner.loss_fn(out, ys[t]) * mask[t]).sum()
+        if w1 < T:
+            g_hat = (synth((z.detach() - mu) / s) / s).detach()
+            obj = obj + 0.9 ** (w1 - w0) * (g_hat * z).sum()
+        (want,) = torch.autograd.grad(obj, z_start)
+        _assert_close([learner.dni_targets[w]], [want])
+    synth.zero_grad()
+    loss = sum(
+        0.5 * (synth((z0 - mu) / s) - s * tgt).pow(2).sum(-1).mean()
+        for z0, tgt in zip(starts, learner.dni_targets, strict=True)
+    )
+    loss.backward()
+    _assert_close(got, [p.grad for p in synth.parameters()])
+
+
+def test_normalised_statistics_move_only_with_updates():
+    learner, _, xs, ys, mask = _normalised_learner("bp_lambda", k=2)
+    before = learner.state_norm.mean.clone()
+    learner.train_batch(xs, ys, mask, update=False)
+    assert torch.equal(learner.state_norm.mean, before)
+    learner.train_batch(xs, ys, mask)
+    assert not torch.equal(learner.state_norm.mean, before)
+    assert learner.config()["synth_normalize_input"] is True
+
+
+def test_normalised_bp_lambda_learns_a_short_task():
+    cell, xs, ys, mask = _problem("gru")
+    learner = _learner(cell, "bp_lambda", k=2, lr=0.02, synth_lr=0.01, synth_normalize_input=True)
+    before = learner.evaluate(xs, ys, mask)["loss"]
+    for _ in range(30):
+        learner.train_batch(xs, ys, mask)
+    assert learner.evaluate(xs, ys, mask)["loss"] < 0.8 * before
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"credit": "tbptt", "synth_normalize_input": True}, "needs a synthesiser"),
+        ({"credit": "bp_lambda", "synth_normalize_input": 1}, "must be a bool"),
+    ],
+)
+def test_normalised_input_bad_arguments_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SequenceLearner(bpl.make_cell("rnn", I, H), O, **kwargs)
