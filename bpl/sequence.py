@@ -202,9 +202,7 @@ class SequenceLearner:
         elif synthesiser is not None:
             raise ValueError(f"credit={credit!r} uses no synthesiser, but one was given")
         if not isinstance(synth_normalize_input, bool):
-            raise ValueError(
-                f"synth_normalize_input must be a bool, got {synth_normalize_input!r}"
-            )
+            raise ValueError(f"synth_normalize_input must be a bool, got {synth_normalize_input!r}")
         if synth_normalize_input and credit not in _SYNTH_MODES:
             raise ValueError(
                 f"synth_normalize_input=True needs a synthesiser (credit in {_SYNTH_MODES}), "
