@@ -24,6 +24,7 @@ import json
 import math
 import os
 import tempfile
+import warnings
 import zipfile
 from typing import Any, ClassVar, TypeVar
 
@@ -36,7 +37,12 @@ from stable_baselines3.common.base_class import BaseAlgorithm, maybe_make_env
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import explained_variance, obs_as_tensor
+from stable_baselines3.common.utils import (
+    ConstantSchedule,
+    LinearSchedule,
+    explained_variance,
+    obs_as_tensor,
+)
 from stable_baselines3.common.vec_env import VecEnv
 
 from bpl import (
@@ -161,7 +167,11 @@ class RecurrentA2C(OnPolicyAlgorithm):
     :param credit: how the core learns: ``"bp_lambda"`` (TBPTT over the window + β ĝ, ĝ
         learned by BP(λ)), ``"dni"`` (same injection, ĝ learned on k-step bootstrapped
         targets), ``"tbptt"`` (window only, no ĝ) or ``"bptt"`` (back to episode start).
-    :param learning_rate: learning rate of the policy (actor, critic and core), or a schedule.
+    :param learning_rate: learning rate of the policy (actor, critic and core), or a
+        schedule of the remaining progress (1 → 0). SB3's ``LinearSchedule`` (e.g.
+        ``LinearSchedule(3e-3, 0.0, 1.0)``: linear decay to 0) and ``ConstantSchedule``
+        are saved with the model; another callable is saved as its initial value, with a
+        warning.
     :param n_steps: window length T per environment between updates (1 = fully online).
     :param gamma: RL discount γ.
     :param gae_lambda: GAE λ ∈ [0, 1].
@@ -169,6 +179,10 @@ class RecurrentA2C(OnPolicyAlgorithm):
     :param vf_coef: value loss coefficient c_V.
     :param max_grad_norm: clip the policy's gradient to this norm.
     :param normalize_advantage: standardise advantages over each window.
+    :param normalize_reward: divide rewards by a running standard deviation of the
+        discounted return and clip them to ±10 (what SB3's ``VecNormalize(norm_reward=True)``
+        does), inside the agent so that the statistics are saved with it; training only —
+        ``ep_rew_mean`` and evaluations see the environment's rewards.
     :param core: recurrent cell: ``"rnn"``, ``"gru"`` or ``"lstm"``.
     :param hidden_size: H, units in the core.
     :param sg_gamma: gradient critic's discount γ_g ∈ [0, 1] (separate from ``gamma``).
@@ -176,9 +190,9 @@ class RecurrentA2C(OnPolicyAlgorithm):
     :param sg_beta: scale β ≥ 0 of the synthetic gradient injected at the window end.
     :param sg_learning_rate: Adam learning rate of the gradient critic.
     :param sg_hidden_sizes: hidden layers of the gradient critic (``()`` = linear ĝ = A z + b);
-        the default, one frozen random layer of 16 units, keeps the trace at
-        B·|z|·|z|·17 floats instead of B·|z|²·(|z|+1) (see docs/agents.md for its cost in
-        alignment).
+        a hidden layer trained output-only (``sg_train_output_only``), e.g. ``(16,)``, keeps
+        the trace at B·|z|·|z|·17 floats instead of B·|z|²·(|z|+1) (docs/agents.md: what
+        each costs in speed and alignment).
     :param sg_train_output_only: with hidden layers, keep them frozen at their random
         initialisation and learn only the output layer (much cheaper traces, bp_lambda.md §6).
     :param sg_max_grad_norm: clip the gradient critic's update to this norm.
@@ -222,6 +236,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
         vf_coef: float = 0.5,
         max_grad_norm: float = 0.5,
         normalize_advantage: bool = False,
+        normalize_reward: bool = False,
         core: str = "gru",
         hidden_size: int = 64,
         sg_gamma: float = 0.99,
@@ -248,6 +263,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
             raise ValueError(f"credit must be one of {CREDIT_MODES}, got {credit!r}")
         if core not in ("rnn", "gru", "lstm"):
             raise ValueError(f"core must be one of ('rnn', 'gru', 'lstm'), got {core!r}")
+        learning_rate = _learning_rate_from_config(learning_rate)
         if not callable(learning_rate):
             _check_nonneg("learning_rate", learning_rate, positive=True)
         n_steps = _check_int("n_steps", n_steps, 1)
@@ -277,6 +293,12 @@ class RecurrentA2C(OnPolicyAlgorithm):
 
         self.credit = credit
         self.normalize_advantage = bool(normalize_advantage)
+        if not isinstance(normalize_reward, (bool, np.bool_)):
+            raise ValueError(f"normalize_reward must be a bool, got {normalize_reward!r}")
+        self.normalize_reward = bool(normalize_reward)
+        #: running (mean, var, count) of the discounted return, and the return per env
+        self._ret_rms = np.array([0.0, 1.0, 1e-4])
+        self._ret: np.ndarray | None = None
         self.core = core
         self.hidden_size = hidden_size
         self.sg_gamma = float(sg_gamma)
@@ -457,6 +479,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
                 self._state = state
                 return False
             self._update_info_buffer(infos, dones)
+            rewards = self._scale_rewards(rewards, dones)
             rewards = self._bootstrap_truncated(rewards, dones, infos, state)
             obs_l.append(obs)
             start_l.append(start)
@@ -481,6 +504,27 @@ class RecurrentA2C(OnPolicyAlgorithm):
         callback.update_locals(locals())
         callback.on_rollout_end()
         return True
+
+    def _scale_rewards(self, rewards: np.ndarray, dones: np.ndarray) -> np.ndarray:
+        """``normalize_reward``: r / std(discounted return), clipped to ±10 (else r).
+
+        The return R ← γR + r per env folds into a running mean/variance (Chan et al.'s
+        parallel update, SB3's ``RunningMeanStd``) and restarts at episode ends."""
+        if not self.normalize_reward:
+            return rewards
+        r = np.asarray(rewards, dtype=np.float64)
+        if self._ret is None or self._ret.shape != r.shape:
+            self._ret = np.zeros_like(r)
+        self._ret = self._ret * self.gamma + r
+        mean, var, count = self._ret_rms
+        n = self._ret.size
+        b_mean, b_var = float(self._ret.mean()), float(self._ret.var())
+        total = count + n
+        delta = b_mean - mean
+        m2 = var * count + b_var * n + delta**2 * count * n / total
+        self._ret_rms = np.array([mean + delta * n / total, m2 / total, total])
+        self._ret[np.asarray(dones, dtype=bool)] = 0.0
+        return np.clip(r / np.sqrt(self._ret_rms[1] + 1e-8), -10.0, 10.0).astype(np.float32)
 
     def _bootstrap_truncated(
         self, rewards: np.ndarray, dones: np.ndarray, infos: list[dict], state: RecurrentState
@@ -750,13 +794,13 @@ class RecurrentA2C(OnPolicyAlgorithm):
     # ------------------------------------------------------------------ save / load
     def get_config(self) -> dict[str, Any]:
         """Every hyperparameter, JSON-serialisable (what ``save`` stores and ``load`` checks)."""
-        lr = self.learning_rate if not callable(self.learning_rate) else self.lr_schedule(1.0)
+        lr = _learning_rate_to_config(self.learning_rate)
         pk = {k: v for k, v in self.policy_kwargs.items() if k not in ("core", "hidden_size")}
         if "optimizer_class" in pk:
             pk["optimizer_class"] = pk["optimizer_class"].__name__
         return {
             "credit": self.credit,
-            "learning_rate": float(lr),
+            "learning_rate": lr,
             "n_steps": self.n_steps,
             "gamma": self.gamma,
             "gae_lambda": self.gae_lambda,
@@ -764,6 +808,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
             "vf_coef": self.vf_coef,
             "max_grad_norm": self.max_grad_norm,
             "normalize_advantage": self.normalize_advantage,
+            "normalize_reward": self.normalize_reward,
             "core": self.core,
             "hidden_size": self.hidden_size,
             "sg_gamma": self.sg_gamma,
@@ -810,6 +855,8 @@ class RecurrentA2C(OnPolicyAlgorithm):
             "policy": self.policy.state_dict(),
             "policy_optimizer": self.policy.optimizer.state_dict(),
         }
+        if self.normalize_reward:
+            tensors["reward_rms"] = torch.as_tensor(self._ret_rms, dtype=torch.float64)
         if self.gradient_critic is not None:
             tensors["gradient_critic"] = self.gradient_critic.state_dict()
             tensors["sg_optimizer"] = self.sg_optimizer.state_dict()
@@ -924,10 +971,58 @@ class RecurrentA2C(OnPolicyAlgorithm):
                     model.sg_input_norm.load_state_dict(tensors["sg_input_norm"])
         except (KeyError, RuntimeError, ValueError) as err:
             raise ValueError(f"checkpoint {path} does not match its configuration: {err}") from err
+        if model.normalize_reward:
+            if "reward_rms" not in tensors:
+                raise ValueError(
+                    f"checkpoint {path} has normalize_reward=True but no reward statistics"
+                )
+            model._ret_rms = tensors["reward_rms"].double().numpy().copy()
         model.num_timesteps = int(meta["num_timesteps"])
         model._n_updates = int(meta["n_updates"])
         model._episode_num = int(meta.get("episode_num", 0))
         return model
+
+
+def _learning_rate_to_config(lr: Any) -> float | dict[str, Any]:
+    """A learning rate or SB3 schedule as JSON: a float, or ``{"schedule": "linear", ...}``."""
+    if isinstance(lr, LinearSchedule):
+        return {
+            "schedule": "linear",
+            "start": float(lr.start),
+            "end": float(lr.end),
+            "end_fraction": float(lr.end_fraction),
+        }
+    if isinstance(lr, ConstantSchedule):
+        return float(lr.val)
+    if callable(lr):
+        warnings.warn(
+            f"learning_rate is a custom schedule ({lr!r}); it is saved as its initial value "
+            f"{float(lr(1.0))}, use stable_baselines3's LinearSchedule to save a schedule",
+            stacklevel=3,
+        )
+        return float(lr(1.0))
+    return float(lr)
+
+
+def _learning_rate_from_config(lr: Any) -> Any:
+    """Inverse of :func:`_learning_rate_to_config` (other values pass through)."""
+    if not isinstance(lr, dict):
+        return lr
+    if lr.get("schedule") != "linear" or set(lr) != {"schedule", "start", "end", "end_fraction"}:
+        raise ValueError(
+            "learning_rate as a dict must be {'schedule': 'linear', 'start', 'end', "
+            f"'end_fraction'}}, got {lr!r}"
+        )
+    for key in ("start", "end", "end_fraction"):
+        value = lr[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"learning_rate[{key!r}] must be a number >= 0, got {value!r}")
+    if not lr["start"] > 0 or not 0 < lr["end_fraction"] <= 1:
+        raise ValueError(
+            "learning_rate needs start > 0 and end_fraction in (0, 1], got "
+            f"start={lr['start']!r}, end_fraction={lr['end_fraction']!r}"
+        )
+    return LinearSchedule(float(lr["start"]), float(lr["end"]), float(lr["end_fraction"]))
 
 
 def _norm(value: Any) -> Any:

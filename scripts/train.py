@@ -30,6 +30,7 @@ if __package__ in (None, ""):  # `python scripts/train.py` from the repository r
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import TensorBoardOutputFormat, configure
+from stable_baselines3.common.utils import LinearSchedule
 
 from agents import CREDIT_MODES, NonFiniteError, RecurrentA2C, make_env, resolve_env_id
 from agents.evaluation import evaluate, format_summary
@@ -79,12 +80,23 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     )
     add("--n-steps", type=int, default=8, help="window length per environment (1 = online)")
     add("--lr", type=float, default=1e-3, help="learning rate of the policy")
+    add(
+        "--lr-schedule",
+        default="constant",
+        choices=["constant", "linear"],
+        help="policy learning rate over training: constant, or linear decay from --lr to 0",
+    )
     add("--gamma", type=float, default=0.99, help="RL discount")
     add("--gae-lambda", type=float, default=0.95, help="GAE lambda in [0, 1]")
     add("--ent-coef", type=float, default=0.01, help="entropy bonus")
     add("--vf-coef", type=float, default=0.5, help="value loss coefficient")
     add("--max-grad-norm", type=float, default=0.5, help="gradient clipping norm")
     add("--normalize-advantage", action="store_true", help="standardise advantages per window")
+    add(
+        "--normalize-reward",
+        action="store_true",
+        help="divide rewards by a running std of the discounted return (as VecNormalize)",
+    )
     g = p.add_argument_group("gradient critic (bp_lambda, dni)")
     add("--sg-gamma", type=float, default=0.99, help="gradient critic discount in [0, 1]")
     add("--sg-lambda", type=float, default=1.0, help="BP(lambda) trace decay in [0, 1]")
@@ -148,13 +160,16 @@ def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "core": args.core,
         "hidden_size": args.hidden_size,
         "n_steps": args.n_steps,
-        "learning_rate": args.lr,
+        "learning_rate": (
+            LinearSchedule(args.lr, 0.0, 1.0) if args.lr_schedule == "linear" else args.lr
+        ),
         "gamma": args.gamma,
         "gae_lambda": args.gae_lambda,
         "ent_coef": args.ent_coef,
         "vf_coef": args.vf_coef,
         "max_grad_norm": args.max_grad_norm,
         "normalize_advantage": args.normalize_advantage,
+        "normalize_reward": bool(args.normalize_reward),
         "sg_gamma": args.sg_gamma,
         "sg_lambda": args.sg_lambda,
         "sg_beta": args.sg_beta,

@@ -229,6 +229,16 @@ def test_bptt_history_is_trimmed_to_live_episodes():
         (dict(learning_rate=-1.0), "learning_rate"),
         (dict(sg_beta=float("nan")), "sg_beta"),
         (dict(sg_hidden_sizes=(0,)), "sg_hidden_sizes"),
+        (dict(normalize_reward="yes"), "normalize_reward"),
+        (dict(learning_rate={"schedule": "cosine"}), "learning_rate"),
+        (
+            dict(learning_rate={"schedule": "linear", "start": 0, "end": 0, "end_fraction": 1}),
+            "start > 0",
+        ),
+        (
+            dict(learning_rate={"schedule": "linear", "start": 1e-3, "end": 0, "end_fraction": 2}),
+            "end_fraction",
+        ),
     ],
 )
 def test_invalid_hyperparameters(kw, word):
@@ -429,3 +439,83 @@ def test_save_is_atomic(tmp_path, monkeypatch):
         model.save(tmp_path / "m.zip")
     assert (tmp_path / "m.zip").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.zip"], "temporary file left behind"
+
+
+# ---------------------------------------------------------------- reward scale, lr schedule
+def test_reward_normalisation_matches_sb3_running_mean_std():
+    """r / √(var of the discounted return + 1e-8), clipped to ±10, the return restarting at
+    episode ends — against SB3's own RunningMeanStd, step by step."""
+    from stable_baselines3.common.running_mean_std import RunningMeanStd
+
+    model = small(cue_venv(3), "tbptt", normalize_reward=True, gamma=0.9)
+    rng = np.random.default_rng(0)
+    rms, ret = RunningMeanStd(shape=()), np.zeros(3)
+    for _ in range(40):
+        r = rng.normal(size=3).astype(np.float32) * 5
+        d = rng.random(3) < 0.2
+        ret = ret * 0.9 + r
+        rms.update(ret)
+        want = np.clip(r / np.sqrt(rms.var + 1e-8), -10, 10)
+        ret[d] = 0.0
+        np.testing.assert_allclose(model._scale_rewards(r, d), want, rtol=1e-5)
+    unscaled = small(cue_venv(3), "tbptt")
+    assert unscaled._scale_rewards(r, d) is r
+
+
+def test_reward_statistics_are_saved_and_required(tmp_path):
+    model = small(cue_venv(), "bp_lambda", normalize_reward=True)
+    model.learn(64)
+    model.save(tmp_path / "m.zip")
+    loaded = RecurrentA2C.load(tmp_path / "m.zip", env=cue_venv())
+    assert loaded.normalize_reward is True
+    np.testing.assert_array_equal(loaded._ret_rms, model._ret_rms)
+    assert model._ret_rms[2] > 64 - 1  # every step's returns were folded in
+    meta, tensors = read_checkpoint(tmp_path / "m.zip")
+    del tensors["reward_rms"]
+    buf = io.BytesIO()
+    torch.save(tensors, buf)
+    with open(tmp_path / "bad.zip", "wb") as f:
+        _write_zip(f, meta, buf.getvalue())
+    with pytest.raises(ValueError, match="no reward statistics"):
+        RecurrentA2C.load(tmp_path / "bad.zip")
+
+
+def test_linear_learning_rate_schedule_decays_and_is_saved(tmp_path):
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.utils import LinearSchedule
+
+    class RecordLR(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.lrs = []
+
+        def _on_rollout_start(self):
+            self.lrs.append(self.model.policy.optimizer.param_groups[0]["lr"])
+
+        def _on_step(self):
+            return True
+
+    model = small(cue_venv(), "tbptt", learning_rate=LinearSchedule(1e-2, 0.0, 1.0))
+    rec = RecordLR()
+    model.learn(256, callback=rec)  # 32 windows of 2 envs × 4 steps
+    lrs = np.array(rec.lrs[1:])  # set by the update after each window
+    want = 1e-2 * (1 - 8 * np.arange(1, 32) / 256)
+    np.testing.assert_allclose(lrs, want, rtol=1e-6)
+    model.save(tmp_path / "m.zip")
+    cfg = read_checkpoint(tmp_path / "m.zip")[0]["config"]
+    assert cfg["learning_rate"] == {
+        "schedule": "linear",
+        "start": 1e-2,
+        "end": 0.0,
+        "end_fraction": 1.0,
+    }
+    loaded = RecurrentA2C.load(tmp_path / "m.zip")
+    assert isinstance(loaded.learning_rate, LinearSchedule)
+    assert loaded.lr_schedule(0.5) == pytest.approx(5e-3)
+
+
+def test_custom_learning_rate_schedule_is_saved_as_its_start_with_a_warning(tmp_path):
+    model = small(cue_venv(), "tbptt", learning_rate=lambda p: 1e-3 * p)
+    with pytest.warns(UserWarning, match="custom schedule"):
+        model.save(tmp_path / "m.zip")
+    assert read_checkpoint(tmp_path / "m.zip")[0]["config"]["learning_rate"] == 1e-3

@@ -68,6 +68,33 @@ def test_train_writes_run_folder_and_resume_continues(tmp_path, capsys):
     assert max(scalars["time/fps"]) > first_max >= 100
 
 
+def test_lr_schedule_and_reward_normalisation_flags_survive_resume(tmp_path):
+    argv = TINY + ["--runs-dir", str(tmp_path), "--total-timesteps", "128", "--run-name", "r"]
+    argv += ["--lr", "2e-3", "--lr-schedule", "linear", "--normalize-reward"]
+    assert train.main(argv) == 0
+    model_cfg = json.loads((tmp_path / "r/config.json").read_text())["model"]
+    assert model_cfg["learning_rate"] == {
+        "schedule": "linear",
+        "start": 2e-3,
+        "end": 0.0,
+        "end_fraction": 1.0,
+    }
+    assert model_cfg["normalize_reward"] is True
+    # an interrupted run resumed from its step-96 checkpoint: the decay continues
+    ckpt = tmp_path / "r/checkpoints/step_000000096.zip"
+    assert train.main(["--resume", str(ckpt), "--total-timesteps", "128", "--no-progress"]) == 0
+    final = RecurrentA2C.load(tmp_path / "r/final.zip")
+    assert final.normalize_reward and final.num_timesteps == 128
+    assert final.lr_schedule(0.25) == pytest.approx(5e-4)
+    _, acc = _scalars(tmp_path / "r")
+    logged = sorted((e.step, e.wall_time, e.value) for e in acc.Scalars("train/learning_rate"))
+    at_128 = [v for step, _, v in logged if step == 128]
+    assert len(at_128) == 2 and at_128[0] == pytest.approx(at_128[1])  # first run, resumed
+    assert [v for step, _, v in logged if step < 128] == sorted(
+        [v for step, _, v in logged if step < 128], reverse=True
+    )
+
+
 def test_resume_with_another_configuration_fails(tmp_path, capsys):
     argv = TINY + ["--runs-dir", str(tmp_path), "--total-timesteps", "32", "--run-name", "r"]
     assert train.main(argv) == 0
