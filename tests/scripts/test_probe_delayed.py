@@ -1,0 +1,62 @@
+"""scripts/probe_delayed.py: one cell of experiment (b), per method."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+
+import probe_delayed  # noqa: E402
+
+
+def test_probe_reports_losses_and_alignments(capsys):
+    argv = ["--delay", "4", "--k", "2", "--batches", "2", "--seeds", "2", "--json"]
+    argv += ["--methods", "tbptt", "dni+std", "bp_lambda(0.5)", "bp_lambda(1)+std"]
+    rows = probe_delayed.main(argv)
+    assert json.loads(capsys.readouterr().out) == rows
+    assert [r["method"] for r in rows] == ["tbptt", "dni+std", "bp_lambda(0.5)", "bp_lambda(1)+std"]
+    for row in rows:
+        assert len(row["loss"]) == 2 and all(math.isfinite(x) for x in row["loss"])
+        assert len(row["alignment"]) == (0 if row["method"] == "tbptt" else 2)
+        assert all(-1.0 <= a <= 1.0 for a in row["alignment"])
+
+
+def test_table_output(capsys):
+    probe_delayed.main(["--delay", "3", "--k", "1", "--batches", "1", "--seeds", "1",
+                        "--methods", "bptt", "--synth-hidden", "4"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert "| method | loss per seed | alignment per seed |" in out and "| bptt |" in out
+
+
+@pytest.mark.parametrize(
+    "method, expect",
+    [
+        ("bp_lambda(1)+std", ("bp_lambda(1)", True)),
+        ("dni", ("dni", False)),
+        ("bp_lambda(0.25)", ("bp_lambda(0.25)", False)),
+    ],
+)
+def test_parse_method(method, expect):
+    assert probe_delayed.parse_method(method) == expect
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--methods", "rtrl"], "method must be one of"),
+        (["--methods", "bp_lambda(2)"], "method must be one of"),
+        (["--methods", "tbptt+std"], "+std needs a synthetic-gradient method"),
+        (["--k", "0"], "--k must be >= 1"),
+        (["--synth-hidden", "a"], "--synth-hidden must be comma-separated integers"),
+    ],
+)
+def test_bad_input_exits_with_a_message(argv, words, capsys):
+    with pytest.raises(SystemExit) as exc:
+        probe_delayed.main(argv)
+    assert exc.value.code == 2
+    assert words in capsys.readouterr().err
