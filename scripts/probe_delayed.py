@@ -70,13 +70,14 @@ def probe(
     lr: float,
     synth_lr: float,
     synth_hidden: tuple[int, ...] = (),
+    radius: float = 0.9,
 ) -> dict:
     """Train ``seeds`` learners; return their final losses and alignments."""
     name, std = parse_method(method)
     losses, aligns = [], []
     for seed in range(seeds):
         task = DelayedTarget(delay, num_patterns=4, seed=seed)
-        cell = make_rnn(task.input_size, 30, seed, nonlinearity="tanh", radius=0.9)
+        cell = make_rnn(task.input_size, 30, seed, nonlinearity="tanh", radius=radius)
         kw = dict(k=k, gamma=1.0, beta=1.0, lr=lr, synth_lr=synth_lr, max_grad_norm=1.0)
         kw.update(_method_kwargs(name))
         if kw["credit"] in ("dni", "bp_lambda"):
@@ -114,6 +115,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument(
         "--synth-hidden", default="", help="critic hidden sizes, e.g. 64 (default '': linear)"
     )
+    p.add_argument(
+        "--radius",
+        type=float,
+        default=0.9,
+        help="W_hh = radius × orthogonal; smaller: the cue fades faster (default: 0.9, as (b))",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = p.parse_args(argv)
@@ -129,16 +136,31 @@ def main(argv: list[str] | None = None) -> list[dict]:
             ) from None
         for m in args.methods:
             parse_method(m)
+        if not args.radius > 0:
+            raise ValueError(f"--radius must be > 0, got {args.radius}")
     except ValueError as err:
         p.error(str(err))
     torch.set_num_threads(args.threads)
     rows = []
     if not args.json:
-        print(f"delay {args.delay}, k {args.k}, {args.batches} batches of 16, seeds {args.seeds}")
+        print(
+            f"delay {args.delay}, k {args.k}, {args.batches} batches of 16, seeds {args.seeds}, "
+            f"W_hh radius {args.radius}"
+        )
         print("| method | loss per seed | alignment per seed |")
         print("|---|---|---|")
     for m in args.methods:
-        row = probe(m, args.delay, args.k, args.batches, args.seeds, args.lr, args.synth_lr, hidden)
+        row = probe(
+            m,
+            args.delay,
+            args.k,
+            args.batches,
+            args.seeds,
+            args.lr,
+            args.synth_lr,
+            hidden,
+            args.radius,
+        )
         rows.append(row)
         if not args.json:
             loss = ", ".join(f"{x:.3f}" for x in row["loss"])

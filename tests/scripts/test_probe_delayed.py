@@ -15,7 +15,19 @@ import probe_delayed  # noqa: E402
 
 
 def test_probe_reports_losses_and_alignments(capsys):
-    argv = ["--delay", "4", "--k", "2", "--batches", "2", "--seeds", "2", "--json"]
+    argv = [
+        "--delay",
+        "4",
+        "--k",
+        "2",
+        "--batches",
+        "2",
+        "--seeds",
+        "2",
+        "--json",
+        "--radius",
+        "0.5",
+    ]
     argv += ["--methods", "tbptt", "dni+std", "bp_lambda(0.5)", "bp_lambda(1)+std"]
     rows = probe_delayed.main(argv)
     assert json.loads(capsys.readouterr().out) == rows
@@ -52,6 +64,7 @@ def test_parse_method(method, expect):
         (["--methods", "bp_lambda(2)"], "method must be one of"),
         (["--methods", "tbptt+std"], "+std needs a synthetic-gradient method"),
         (["--k", "0"], "--k must be >= 1"),
+        (["--radius", "0"], "--radius must be > 0"),
         (["--synth-hidden", "a"], "--synth-hidden must be comma-separated integers"),
     ],
 )
