@@ -96,8 +96,11 @@ class SequenceLearner:
     :param lr: learning rate of the cell (0 freezes it).
     :param readout_lr: learning rate of the readout (None: same as ``lr``; 0 freezes it).
     :param synth_lr: learning rate of the synthesiser (0 freezes it).
-    :param max_grad_norm: clip the gradient norm of the network (cell + readout) and,
-        separately, of the synthesiser at each update (None: no clipping).
+    :param max_grad_norm: clip the gradient norm of the network (cell + readout) at each
+        update (None: no clipping).
+    :param synth_max_grad_norm: clip the synthesiser's update to this norm (None: no
+        clipping; ``"same"``: ``max_grad_norm``). Clipping it at 1 slowed and destabilised
+        the critic in the delayed-target probes (docs/reproducing.md).
     :param synthesiser: the gradient critic to use (None: a new :class:`SyntheticGradient`
         with ``synth_hidden_sizes``); only for ``dni`` and ``bp_lambda``.
     :param synth_hidden_sizes: hidden layers of the new synthesiser (() = linear).
@@ -131,6 +134,7 @@ class SequenceLearner:
         optimizer: str = "adam",
         check_inputs: bool = False,
         synth_normalize_input: bool = False,
+        synth_max_grad_norm: float | None | str = "same",
     ) -> None:
         if not isinstance(cell, RecurrentCell):
             raise ValueError(f"cell must be a bpl.RecurrentCell, got {type(cell).__name__}")
@@ -162,6 +166,18 @@ class SequenceLearner:
             if max_grad_norm == 0:
                 raise ValueError("max_grad_norm must be > 0 or None, got 0")
         self.max_grad_norm = max_grad_norm
+        if isinstance(synth_max_grad_norm, str):
+            if synth_max_grad_norm != "same":
+                raise ValueError(
+                    "synth_max_grad_norm must be a number > 0, None or 'same', "
+                    f"got {synth_max_grad_norm!r}"
+                )
+            synth_max_grad_norm = max_grad_norm
+        elif synth_max_grad_norm is not None:
+            synth_max_grad_norm = check_non_negative("synth_max_grad_norm", synth_max_grad_norm)
+            if synth_max_grad_norm == 0:
+                raise ValueError("synth_max_grad_norm must be > 0, None or 'same', got 0")
+        self.synth_max_grad_norm = synth_max_grad_norm
         self.optimizer_name = optimizer
 
         w = cell.weight_hh
@@ -269,6 +285,7 @@ class SequenceLearner:
             "readout_lr": self.readout_lr,
             "synth_lr": self.synth_lr,
             "max_grad_norm": self.max_grad_norm,
+            "synth_max_grad_norm": self.synth_max_grad_norm,
             "optimizer": self.optimizer_name,
             "synth_hidden_sizes": list(self.synthesiser.hidden_sizes) if self.synthesiser else None,
             "synth_normalize_input": self.state_norm is not None,
@@ -457,8 +474,8 @@ class SequenceLearner:
             self.updates += 1
         if uses_synth and self._synth_opt is not None:
             params = self.synthesiser.trainable_parameters()
-            if self.max_grad_norm is not None:
-                nn.utils.clip_grad_norm_(params, self.max_grad_norm)
+            if self.synth_max_grad_norm is not None:
+                nn.utils.clip_grad_norm_(params, self.synth_max_grad_norm)
             self._synth_opt.step()
             self._synth_opt.zero_grad(set_to_none=True)
 

@@ -71,6 +71,7 @@ def probe(
     synth_lr: float,
     synth_hidden: tuple[int, ...] = (),
     radius: float = 0.9,
+    synth_clip: bool = True,
 ) -> dict:
     """Train ``seeds`` learners; return their final losses and alignments."""
     name, std = parse_method(method)
@@ -79,6 +80,7 @@ def probe(
         task = DelayedTarget(delay, num_patterns=4, seed=seed)
         cell = make_rnn(task.input_size, 30, seed, nonlinearity="tanh", radius=radius)
         kw = dict(k=k, gamma=1.0, beta=1.0, lr=lr, synth_lr=synth_lr, max_grad_norm=1.0)
+        kw["synth_max_grad_norm"] = "same" if synth_clip else None
         kw.update(_method_kwargs(name))
         if kw["credit"] in ("dni", "bp_lambda"):
             kw.update(synth_hidden_sizes=synth_hidden, synth_normalize_input=std)
@@ -121,6 +123,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
         default=0.9,
         help="W_hh = radius × orthogonal; smaller: the cue fades faster (default: 0.9, as (b))",
     )
+    p.add_argument(
+        "--no-synth-clip",
+        action="store_true",
+        help="do not clip the critic's update ((b) clips network and critic at norm 1)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = p.parse_args(argv)
@@ -145,7 +152,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if not args.json:
         print(
             f"delay {args.delay}, k {args.k}, {args.batches} batches of 16, seeds {args.seeds}, "
-            f"W_hh radius {args.radius}"
+            f"W_hh radius {args.radius}, critic clipped: {not args.no_synth_clip}"
         )
         print("| method | loss per seed | alignment per seed |")
         print("|---|---|---|")
@@ -160,6 +167,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             args.synth_lr,
             hidden,
             args.radius,
+            not args.no_synth_clip,
         )
         rows.append(row)
         if not args.json:

@@ -404,3 +404,29 @@ def test_normalised_bp_lambda_learns_a_short_task():
 def test_normalised_input_bad_arguments_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SequenceLearner(bpl.make_cell("rnn", I, H), O, **kwargs)
+
+
+def _synth_change(**kw) -> float:
+    cell, xs, ys, mask = _problem("gru")
+    learner = _learner(cell, "bp_lambda", k=2, optimizer="sgd", synth_lr=1.0, **kw)
+    before = [p.detach().clone() for p in learner.synthesiser.parameters()]
+    learner.train_batch(xs, ys, mask)
+    after = list(learner.synthesiser.parameters())
+    return float(
+        sum((a.detach() - b).pow(2).sum() for a, b in zip(after, before, strict=True)).sqrt()
+    )
+
+
+def test_synthesiser_clipping_is_separate_from_the_network():
+    """SGD with lr 1: each of the 4 window updates moves the critic by at most the clip."""
+    assert _synth_change(max_grad_norm=1e-6) <= 4e-6 + 1e-12  # "same" (default)
+    assert _synth_change(max_grad_norm=1e-6, synth_max_grad_norm=1e-3) <= 4e-3 + 1e-12
+    assert _synth_change(max_grad_norm=1e-6, synth_max_grad_norm=None) > 1e-3
+    cell = bpl.make_cell("rnn", I, H)
+    assert SequenceLearner(cell, O, max_grad_norm=2.0).config()["synth_max_grad_norm"] == 2.0
+
+
+@pytest.mark.parametrize("value, match", [(0.0, "got 0"), ("never", "or 'same'"), (-1.0, "synth")])
+def test_bad_synthesiser_clip_raises(value, match):
+    with pytest.raises(ValueError, match=match):
+        SequenceLearner(bpl.make_cell("rnn", I, H), O, synth_max_grad_norm=value)
