@@ -223,6 +223,11 @@ class RecurrentA2C(OnPolicyAlgorithm):
     }
     policy: RecurrentActorCriticPolicy
 
+    #: gradient steps per window: one for A2C (RecurrentPPO sets its own)
+    n_epochs: int = 1
+    #: early stop of a window's passes when the KL estimate exceeds 1.5× this (PPO only)
+    target_kl: float | None = None
+
     def __init__(
         self,
         policy: str | type[RecurrentActorCriticPolicy],
@@ -590,8 +595,22 @@ class RecurrentA2C(OnPolicyAlgorithm):
             h["obs"] = h["obs"][cut:]
             h["starts"] = starts[cut:]
 
+    def _policy_loss(
+        self, adv: torch.Tensor, log_prob: torch.Tensor, old_log_prob: torch.Tensor
+    ) -> torch.Tensor:
+        """The policy-gradient loss: −mean Â_t log π(a_t|z_t) (A2C).
+
+        :class:`~agents.RecurrentPPO` overrides it with the clipped surrogate."""
+        return -(adv * log_prob).mean()
+
     def train(self) -> None:
-        """One update from the window collected last (see the module docstring)."""
+        """One update from the window collected last (see the module docstring).
+
+        ``n_epochs`` gradient steps on the window (1 for A2C; RecurrentPPO: several), each
+        re-running the core from the window's stored start state. The gradient critic
+        learns once per window, from the first pass, whose loss gradient is A2C's (the
+        PPO ratio is 1 there), and the same β ĝ is injected at the window's last state
+        in every pass."""
         w = self._window
         policy = self.policy
         policy.set_training_mode(True)
@@ -604,78 +623,102 @@ class RecurrentA2C(OnPolicyAlgorithm):
             z0, obs, starts = self._bptt_sequence(w)
         else:
             z0, obs, starts = w["z0"], w["obs"], w["starts"]
-        zs, jacs = self._unroll(z0, obs, starts, jacobian=need_jac)  # (L, B, |z|)
-        zw = zs[-T:]  # (T, B, |z|): the window's states
-        z_in = zw.detach().requires_grad_(True)
-        flat = z_in.reshape(T * B, -1)  # (T, B, |z|) -> (T*B, |z|)
-        dist = policy.distribution(flat)
         actions = w["actions"].reshape(T * B, *w["actions"].shape[2:])
-        log_prob = dist.log_prob(actions).view(T, B)
-        values = policy.value(flat).view(T, B)
-        entropy = dist.entropy()
-        entropy = -log_prob if entropy is None else entropy.view(T, B)
-        with torch.no_grad():
-            adv, returns = gae_advantages(
-                w["rewards"], values, w["next_value"], w["ends"], self.gamma, self.gae_lambda
-            )
-            if self.normalize_advantage and adv.numel() > 1:
-                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        policy_loss = -(adv * log_prob).mean()
-        value_loss = F.mse_loss(returns, values)
-        entropy_loss = -entropy.mean()
-        loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
-        if not torch.isfinite(loss):
-            raise NonFiniteError(
-                f"non-finite loss at step {self.num_timesteps}: policy {policy_loss.item()}, "
-                f"value {value_loss.item()}, entropy {entropy_loss.item()}; update not applied"
-            )
-        policy.optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # head gradients, and z_in.grad = l_t / (T·B)
-        imm = z_in.grad  # (T, B, |z|)
-        grad_z = imm.clone()
-        sg_last = None
-        if self.uses_synthetic_gradient:
-            l_unit = imm * (T * B)  # per-sample immediate gradients l_t = ∂L_t/∂z_t
-            scale = self._gradient_scale(l_unit) if self.sg_normalize else 1.0
-            # ĝ predicts G / σ: BP(λ) is linear in l, so its targets scale by the same σ
-            sg_last = self._train_gradient_critic(w, zw.detach(), jacs[-T:], l_unit / scale)
-            live = 1.0 - w["ends"][-1]  # no future gradient after an episode's last step
-            sg_last = scale * sg_last  # (B, |z|): the unnormalised prediction of G
-            grad_z[-1] += self.sg_beta * sg_last * live.unsqueeze(-1) / (T * B)
-        if zs.requires_grad:
-            full = torch.zeros_like(zs)
-            full[-T:] = grad_z
-            torch.autograd.backward(zs, full)  # TBPTT over the window (or the episode)
-        grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), self.max_grad_norm)
-        if not torch.isfinite(grad_norm):
+        log = self.logger.record_mean
+        sg_inject = sg_last = None
+        for epoch in range(self.n_epochs):
+            first = epoch == 0
+            zs, jacs = self._unroll(z0, obs, starts, jacobian=need_jac and first)  # (L, B, |z|)
+            zw = zs[-T:]  # (T, B, |z|): the window's states
+            z_in = zw.detach().requires_grad_(True)
+            flat = z_in.reshape(T * B, -1)  # (T, B, |z|) -> (T*B, |z|)
+            dist = policy.distribution(flat)
+            log_prob = dist.log_prob(actions).view(T, B)
+            values = policy.value(flat).view(T, B)
+            entropy = dist.entropy()
+            entropy = -log_prob if entropy is None else entropy.view(T, B)
+            if first:
+                with torch.no_grad():
+                    adv, returns = gae_advantages(
+                        w["rewards"],
+                        values,
+                        w["next_value"],
+                        w["ends"],
+                        self.gamma,
+                        self.gae_lambda,
+                    )
+                    if self.normalize_advantage and adv.numel() > 1:
+                        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                    old_log_prob = log_prob.detach()
+            elif self.target_kl is not None:
+                with torch.no_grad():  # SB3 PPO's estimator of KL(old ‖ new)
+                    log_ratio = log_prob - old_log_prob
+                    approx_kl = ((log_ratio.exp() - 1) - log_ratio).mean().item()
+                if approx_kl > 1.5 * self.target_kl:
+                    log("train/approx_kl", approx_kl)
+                    break  # early stop: the policy moved too far from the one that acted
+            policy_loss = self._policy_loss(adv, log_prob, old_log_prob)
+            value_loss = F.mse_loss(returns, values)
+            entropy_loss = -entropy.mean()
+            loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
+            if not torch.isfinite(loss):
+                raise NonFiniteError(
+                    f"non-finite loss at step {self.num_timesteps}: policy "
+                    f"{policy_loss.item()}, value {value_loss.item()}, entropy "
+                    f"{entropy_loss.item()}; update not applied"
+                )
             policy.optimizer.zero_grad(set_to_none=True)
-            raise NonFiniteError(
-                f"non-finite policy gradient at step {self.num_timesteps}; update not applied"
-            )
-        policy.optimizer.step()
+            loss.backward()  # head gradients, and z_in.grad = l_t / (T·B)
+            imm = z_in.grad  # (T, B, |z|)
+            grad_z = imm.clone()
+            if self.uses_synthetic_gradient:
+                if first:
+                    l_unit = imm * (T * B)  # per-sample immediate gradients l_t = ∂L_t/∂z_t
+                    scale = self._gradient_scale(l_unit) if self.sg_normalize else 1.0
+                    # ĝ predicts G / σ: BP(λ) is linear in l, so its targets scale by σ too
+                    sg_last = self._train_gradient_critic(w, zw.detach(), jacs[-T:], l_unit / scale)
+                    live = 1.0 - w["ends"][-1]  # no future gradient after an episode's end
+                    sg_last = scale * sg_last  # (B, |z|): the unnormalised prediction of G
+                    sg_inject = self.sg_beta * sg_last * live.unsqueeze(-1) / (T * B)
+                grad_z[-1] += sg_inject
+            if zs.requires_grad:
+                full = torch.zeros_like(zs)
+                full[-T:] = grad_z
+                torch.autograd.backward(zs, full)  # TBPTT over the window (or the episode)
+            grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), self.max_grad_norm)
+            if not torch.isfinite(grad_norm):
+                policy.optimizer.zero_grad(set_to_none=True)
+                raise NonFiniteError(
+                    f"non-finite policy gradient at step {self.num_timesteps}; update not applied"
+                )
+            policy.optimizer.step()
+            self._n_updates += 1
+            log("train/policy_loss", policy_loss.item())
+            log("train/value_loss", value_loss.item())
+            log("train/entropy_loss", entropy_loss.item())
+            log("train/grad_norm", grad_norm.item())
+            if first:
+                log(
+                    "train/explained_variance",
+                    explained_variance(
+                        values.detach().flatten().cpu().numpy(), returns.flatten().cpu().numpy()
+                    ),
+                )
+                if sg_last is not None:
+                    log("bpl/sg_norm", sg_last.norm(dim=1).mean().item())
+                    # size of the injected β ĝ relative to the window's immediate gradients
+                    ratio = self.sg_beta * sg_last.norm() / (imm.norm() * T * B + 1e-12)
+                    log("bpl/sg_injection_ratio", ratio.item())
+            self._log_epoch(log_prob.detach(), old_log_prob)
         if self.credit == "bptt":
             self._trim_history(zs)
-        self._n_updates += 1
-        log = self.logger.record_mean
-        log("train/policy_loss", policy_loss.item())
-        log("train/value_loss", value_loss.item())
-        log("train/entropy_loss", entropy_loss.item())
-        log("train/grad_norm", grad_norm.item())
-        log(
-            "train/explained_variance",
-            explained_variance(
-                values.detach().flatten().cpu().numpy(), returns.flatten().cpu().numpy()
-            ),
-        )
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record(
             "train/learning_rate", self.lr_schedule(self._current_progress_remaining)
         )
-        if sg_last is not None:
-            log("bpl/sg_norm", sg_last.norm(dim=1).mean().item())
-            # size of the injected β ĝ relative to the window's immediate gradients
-            ratio = self.sg_beta * sg_last.norm() / (imm.norm() * T * B + 1e-12)
-            log("bpl/sg_injection_ratio", ratio.item())
+
+    def _log_epoch(self, log_prob: torch.Tensor, old_log_prob: torch.Tensor) -> None:
+        """Per-pass diagnostics beyond the losses (RecurrentPPO: clip fraction, KL)."""
 
     def _gradient_scale(self, l_unit: torch.Tensor) -> torch.Tensor:
         """σ, a running RMS of the immediate gradients l (EMA over windows, rate 0.01).
@@ -844,6 +887,7 @@ class RecurrentA2C(OnPolicyAlgorithm):
         meta = {
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
+            "algorithm": type(self).__name__,
             "config": self.get_config(),
             "observation_space": space_to_json(self.observation_space),
             "action_space": space_to_json(self.action_space),
@@ -911,6 +955,12 @@ class RecurrentA2C(OnPolicyAlgorithm):
         :raises ValueError: corrupt file, not a checkpoint, or a mismatched configuration.
         """
         meta, tensors = read_checkpoint(path)
+        algorithm = meta.get("algorithm", "RecurrentA2C")  # files from before the tag
+        if algorithm != cls.__name__:
+            raise ValueError(
+                f"checkpoint {path} holds a {algorithm} agent, not a {cls.__name__}: load it "
+                f"with agents.{algorithm}.load or agents.load_agent"
+            )
         config = dict(meta["config"])
         config.setdefault("sg_normalize_input", False)  # files from before the option
         mismatch = {

@@ -17,6 +17,8 @@ hyperparameters) on the same environments as an outside baseline.
         --out results/tmaze50
 
 Flags after ``--`` go to every ``train.py`` run, e.g. ``-- --lr 3e-3 --sg-hidden 16``.
+``--algo ppo`` trains this package's RecurrentPPO instead of RecurrentA2C (rows are then
+labelled ``ppo:<mode>``; PPO's own flags such as ``--n-epochs`` go after ``--``).
 """
 
 from __future__ import annotations
@@ -58,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=["bp_lambda", "tbptt", "bptt"],
         help=f"credit modes among {CREDIT_MODES} (default: bp_lambda tbptt bptt)",
+    )
+    p.add_argument(
+        "--algo",
+        default="a2c",
+        choices=["a2c", "ppo"],
+        help="agent for the credit modes: RecurrentA2C or RecurrentPPO (default: a2c)",
     )
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default: 0)")
     p.add_argument(
@@ -194,12 +202,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown credit modes {bad}; allowed: {CREDIT_MODES}", file=sys.stderr)
         return 2
     owned = sorted(
-        {a.split("=")[0] for a in extra} & {"--runs-dir", "--run-name", "--credit", "--seed"}
+        {a.split("=")[0] for a in extra}
+        & {"--runs-dir", "--run-name", "--credit", "--seed", "--algo"}
     )
     if owned:
         print(
             f"error: {owned} after -- would clash with compare.py's own run layout; "
-            "use --out, --credits and --seeds instead",
+            "use --out, --algo, --credits and --seeds instead",
             file=sys.stderr,
         )
         return 2
@@ -207,12 +216,13 @@ def main(argv: list[str] | None = None) -> int:
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
-    modes = list(args.credits) + ([BASELINE] if args.recurrent_ppo else [])
+    prefix = "ppo:" if args.algo == "ppo" else ""
+    modes = [prefix + c for c in args.credits] + ([BASELINE] if args.recurrent_ppo else [])
     results: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
     curves: dict[str, list[dict]] = {m: [] for m in modes}
     for mode in modes:
         for seed in args.seeds:
-            run_dir = runs_dir / f"{mode}__{seed}"
+            run_dir = runs_dir / f"{mode.replace(':', '-')}__{seed}"
             print(f"== {mode} seed {seed}", flush=True)
             start = time.time()
             if mode == BASELINE:
@@ -223,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
                     return 2
             else:
                 argv_run = [
-                    "--env", args.env, "--env-kwargs", args.env_kwargs, "--credit", mode,
+                    "--env", args.env, "--env-kwargs", args.env_kwargs, "--algo", args.algo,
+                    "--credit", mode.removeprefix(prefix),
                     "--seed", str(seed), "--total-timesteps", str(args.total_timesteps),
                     "--n-envs", str(args.n_envs), "--hidden-size", str(args.hidden_size),
                     "--eval-episodes", str(args.eval_episodes), "--runs-dir", str(runs_dir),

@@ -1,5 +1,5 @@
-"""Evaluate a RecurrentA2C checkpoint: run N episodes and print mean ± std return and the
-success rate (where the environment reports ``info["is_success"]``).
+"""Evaluate a RecurrentA2C or RecurrentPPO checkpoint: run N episodes and print mean ± std
+return and the success rate (where the environment reports ``info["is_success"]``).
 
     python scripts/evaluate.py runs/<run>/final.zip                  # env from the run
     python scripts/evaluate.py model.zip --env bpl/TMaze-v0 --env-kwargs '{"corridor_length": 50}'
@@ -17,7 +17,7 @@ if __package__ in (None, ""):  # `python scripts/evaluate.py` from the repositor
 
 import torch
 
-from agents import RecurrentA2C, make_env
+from agents import load_agent, make_env
 from agents.evaluation import evaluate, format_summary
 
 
@@ -66,13 +66,14 @@ def main(argv: list[str] | None = None) -> int:
         env = make_env(
             env_id, min(args.n_envs, args.episodes), seed=args.seed, env_kwargs=env_kwargs
         )
-        model = RecurrentA2C.load(ckpt, env=env, device=args.device)
+        model = load_agent(ckpt, env=env, device=args.device)
     except (ValueError, TypeError) as err:  # TypeError: gymnasium.make's unknown kwargs
         print(f"error: {err}", file=sys.stderr)
         return 2
     summary = evaluate(model, env, args.episodes, deterministic=not args.stochastic)
     summary.update(env=env_id, checkpoint=str(ckpt), num_timesteps=model.num_timesteps)
-    print(f"{env_id} {model.credit}, {model.num_timesteps} steps: {format_summary(summary)}")
+    name = f"{type(model).__name__} {model.credit}"
+    print(f"{env_id} {name}, {model.num_timesteps} steps: {format_summary(summary)}")
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2))
     return 0

@@ -32,7 +32,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import TensorBoardOutputFormat, configure
 from stable_baselines3.common.utils import LinearSchedule
 
-from agents import CREDIT_MODES, NonFiniteError, RecurrentA2C, make_env, resolve_env_id
+from agents import AGENTS, CREDIT_MODES, NonFiniteError, make_env, resolve_env_id
 from agents.evaluation import evaluate, format_summary
 from agents.recurrent_a2c import STRUCTURAL_KEYS
 
@@ -61,6 +61,13 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     )
     add("--n-envs", type=int, default=8, help="parallel environments")
     g = p.add_argument_group("agent")
+    add(
+        "--algo",
+        default="a2c",
+        choices=["a2c", "ppo"],
+        help="a2c: RecurrentA2C (one step per window); ppo: RecurrentPPO (--n-epochs "
+        "clipped passes per window)",
+    )
     add("--credit", default="bp_lambda", choices=CREDIT_MODES, help="credit assignment of the core")
     add("--core", default="gru", choices=["rnn", "gru", "lstm"], help="recurrent cell")
     add("--hidden-size", type=int, default=64, help="units in the core")
@@ -91,7 +98,20 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     add("--ent-coef", type=float, default=0.01, help="entropy bonus")
     add("--vf-coef", type=float, default=0.5, help="value loss coefficient")
     add("--max-grad-norm", type=float, default=0.5, help="gradient clipping norm")
-    add("--normalize-advantage", action="store_true", help="standardise advantages per window")
+    add(
+        "--normalize-advantage",
+        action="store_true",
+        help="standardise advantages per window (always on with --algo ppo)",
+    )
+    g = p.add_argument_group("PPO (--algo ppo)")
+    add("--n-epochs", type=int, default=10, help="clipped-surrogate passes over each window")
+    add("--clip-range", type=float, default=0.2, help="PPO clip range epsilon > 0")
+    add(
+        "--target-kl",
+        type=float,
+        default=None,
+        help="stop a window's passes when the KL estimate exceeds 1.5x this (default: never)",
+    )
     add(
         "--normalize-reward",
         action="store_true",
@@ -153,9 +173,15 @@ def _chrono(value: int | None) -> int | str | None:
     return None if value == 0 else value
 
 
+#: --algo → agent class name
+ALGOS = {"a2c": "RecurrentA2C", "ppo": "RecurrentPPO"}
+#: flags that only RecurrentPPO takes
+PPO_FLAGS = ("n_epochs", "clip_range", "target_kl")
+
+
 def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """RecurrentA2C keyword arguments from the parsed flags."""
-    return {
+    """Agent keyword arguments from the parsed flags (RecurrentA2C's, plus PPO's)."""
+    kwargs = {
         "credit": args.credit,
         "core": args.core,
         "hidden_size": args.hidden_size,
@@ -180,12 +206,20 @@ def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "log_sg_cosine": args.log_sg_cosine,
         "policy_kwargs": {"gate_bias": args.gate_bias, "chrono_max": _chrono(args.chrono_max)},
     }
+    if args.algo == "ppo":
+        kwargs.update(
+            n_epochs=args.n_epochs,
+            clip_range=args.clip_range,
+            target_kl=args.target_kl,
+            normalize_advantage=True,
+        )
+    return kwargs
 
 
-def run_name(env_id: str, credit: str, seed: int) -> str:
+def run_name(env_id: str, credit: str, seed: int, algo: str = "a2c") -> str:
     """``{env}__{agent}__{seed}__{time}`` with the id made safe for a folder name."""
     env = re.sub(r"[^A-Za-z0-9_.-]+", "-", env_id)
-    return f"{env}__RecurrentA2C-{credit}__{seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+    return f"{env}__{ALGOS[algo]}-{credit}__{seed}__{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 class PeriodicCheckpoint(BaseCallback):
@@ -287,10 +321,15 @@ def prepare(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, Any],
         minimum = 0 if name == "total_timesteps" else 1
         if value < minimum:
             raise ValueError(f"--{name.replace('_', '-')} must be >= {minimum}, got {value}")
+    if args.algo != "ppo":
+        stray = [k for k in PPO_FLAGS if k in given]
+        if stray:
+            flags = ", ".join(f"--{k.replace('_', '-')}" for k in stray)
+            raise ValueError(f"{flags} only apply to --algo ppo, got --algo {args.algo}")
     resolve_env_id(args.env)  # unknown id: error naming the closest ones
     kwargs = model_kwargs(args)
     if run_dir is None:
-        name = args.run_name or run_name(args.env, args.credit, args.seed)
+        name = args.run_name or run_name(args.env, args.credit, args.seed, args.algo)
         run_dir = Path(args.runs_dir) / name
     return args, kwargs, run_dir, resuming
 
@@ -303,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
         env = make_env(args.env, args.n_envs, seed=args.seed, env_kwargs=env_kwargs)
         if resuming:
-            model = RecurrentA2C.load(
+            model = AGENTS[ALGOS[args.algo]].load(
                 args.resume,
                 env=env,
                 device=args.device,
@@ -311,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             env.seed(args.seed + model.num_timesteps)  # fresh episodes, still reproducible
         else:
-            model = RecurrentA2C(
+            model = AGENTS[ALGOS[args.algo]](
                 "MlpRecurrentPolicy", env, seed=args.seed, device=args.device, **kwargs
             )
     except (ValueError, TypeError) as err:  # TypeError: gymnasium.make's unknown kwargs
@@ -368,10 +407,16 @@ def main(argv: list[str] | None = None) -> int:
     summary = evaluate(model, eval_env, args.eval_episodes, deterministic=not args.eval_stochastic)
     eval_env.close()
     summary.update(
-        env=args.env, credit=args.credit, seed=args.seed, num_timesteps=model.num_timesteps
+        env=args.env,
+        algo=args.algo,
+        credit=args.credit,
+        seed=args.seed,
+        num_timesteps=model.num_timesteps,
     )
     _write_json(run_dir / "eval.json", summary)
-    head = f"{args.env} {args.credit} seed {args.seed}, {model.num_timesteps} steps"
+    head = (
+        f"{args.env} {ALGOS[args.algo]} {args.credit} seed {args.seed}, {model.num_timesteps} steps"
+    )
     print(f"{head}: {format_summary(summary)}")
     print(f"saved {run_dir / 'final.zip'} and {run_dir / 'eval.json'}")
     print(f"look at it: tensorboard --logdir {run_dir.parent}")

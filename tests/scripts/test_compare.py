@@ -37,6 +37,21 @@ def test_compare_writes_table_json_and_png(tmp_path, capsys):
     assert steps == sorted(steps) and steps[-1] <= 128
 
 
+def test_compare_runs_recurrent_ppo_agents(tmp_path):
+    torch.set_num_threads(1)
+    out = tmp_path / "cmp"
+    argv = [
+        "--env", "bpl/TMaze-v0", "--env-kwargs", '{"corridor_length": 2}', "--algo", "ppo",
+        "--credits", "bp_lambda", "--total-timesteps", "64", "--n-envs", "2",
+        "--hidden-size", "8", "--eval-episodes", "2", "--no-progress", "--out", str(out),
+        "--", "--n-steps", "4", "--n-epochs", "2", "--log-interval", "2",
+    ]  # fmt: skip
+    assert compare.main(argv) == 0
+    assert "| ppo:bp_lambda | 1 |" in (out / "results.md").read_text()
+    config = json.loads((out / "runs/ppo-bp_lambda__0/config.json").read_text())
+    assert config["args"]["algo"] == "ppo" and config["model"]["n_epochs"] == 2
+
+
 def test_compare_rejects_unknown_mode(tmp_path, capsys):
     assert compare.main(["--credits", "rtrl", "--out", str(tmp_path)]) == 2
     assert "rtrl" in capsys.readouterr().err

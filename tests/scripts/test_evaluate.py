@@ -37,3 +37,17 @@ def test_evaluate_checkpoint_from_a_run(tmp_path, capsys):
     (tmp_path / "bad.zip").write_bytes(b"garbage")
     assert evaluate.main([str(tmp_path / "bad.zip"), "--env", "CartPole-v1"]) == 2
     assert "corrupt" in capsys.readouterr().err
+
+
+def test_evaluate_loads_a_ppo_checkpoint_with_its_class(tmp_path, capsys):
+    torch.set_num_threads(1)
+    argv = [
+        "--env", "bpl/TMaze-v0", "--env-kwargs", '{"corridor_length": 2}', "--n-envs", "2",
+        "--n-steps", "4", "--hidden-size", "8", "--total-timesteps", "32", "--algo", "ppo",
+        "--n-epochs", "2", "--eval-episodes", "2", "--no-progress", "--runs-dir",
+        str(tmp_path), "--run-name", "r",
+    ]  # fmt: skip
+    assert train.main(argv) == 0
+    capsys.readouterr()
+    assert evaluate.main([str(tmp_path / "r/final.zip"), "--episodes", "2"]) == 0
+    assert "RecurrentPPO bp_lambda" in capsys.readouterr().out

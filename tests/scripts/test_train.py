@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
 import train  # noqa: E402
 
-from agents import NonFiniteError, RecurrentA2C  # noqa: E402
+from agents import NonFiniteError, RecurrentA2C, RecurrentPPO  # noqa: E402
 
 TINY = [
     "--env", "bpl/TMaze-v0", "--env-kwargs", '{"corridor_length": 3}',
@@ -95,6 +95,29 @@ def test_lr_schedule_and_reward_normalisation_flags_survive_resume(tmp_path):
     )
 
 
+def test_ppo_run_resumes_as_ppo_and_evaluates(tmp_path, capsys):
+    argv = TINY + ["--runs-dir", str(tmp_path), "--total-timesteps", "128", "--seed", "1"]
+    argv += ["--algo", "ppo", "--n-epochs", "3", "--clip-range", "0.1"]
+    assert train.main(argv) == 0
+    (run_dir,) = list(tmp_path.iterdir())
+    assert run_dir.name.startswith("bpl-TMaze-v0__RecurrentPPO-bp_lambda__1__")
+    assert "RecurrentPPO" in capsys.readouterr().out
+    model_cfg = json.loads((run_dir / "config.json").read_text())["model"]
+    assert (model_cfg["n_epochs"], model_cfg["clip_range"]) == (3, 0.1)
+    scalars, _ = _scalars(run_dir)
+    assert "train/clip_fraction" in scalars and "train/approx_kl" in scalars
+    ckpt = run_dir / "checkpoints/step_000000096.zip"
+    # the run's algorithm is part of its configuration
+    assert train.main(["--resume", str(ckpt), "--algo", "a2c", "--no-progress"]) == 2
+    assert "algo" in capsys.readouterr().err
+    assert train.main(["--resume", str(ckpt), "--total-timesteps", "192", "--no-progress"]) == 0
+    final = RecurrentPPO.load(run_dir / "final.zip")
+    assert final.num_timesteps == 192 and final.n_epochs == 3 and final.clip_range == 0.1
+    # 2 envs × 4 steps per window: the step-96 checkpoint is written as the 12th window's
+    # last step is collected, before its update (11 updates), then 12 windows; 3 passes each
+    assert final._n_updates == (11 + 12) * 3
+
+
 def test_resume_with_another_configuration_fails(tmp_path, capsys):
     argv = TINY + ["--runs-dir", str(tmp_path), "--total-timesteps", "32", "--run-name", "r"]
     assert train.main(argv) == 0
@@ -146,6 +169,9 @@ def test_env_registered_from_a_user_module(tmp_path, monkeypatch):
         (["--n-steps", "0"], ["n_steps", ">= 1"]),
         (["--env-kwargs", "not json"], ["--env-kwargs"]),
         (["--env-kwargs", '{"corridor_length": -4}'], ["corridor_length"]),
+        (["--n-epochs", "4"], ["--n-epochs", "--algo ppo"]),
+        (["--algo", "ppo", "--n-epochs", "0"], ["n_epochs", ">= 1"]),
+        (["--algo", "ppo", "--clip-range", "-1"], ["clip_range", "> 0"]),
     ],
 )
 def test_bad_input_exits_with_a_message(tmp_path, capsys, extra, words):
