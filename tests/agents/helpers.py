@@ -5,6 +5,8 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import DummyVecEnv
 
 
 class CueEnv(gym.Env):
@@ -60,3 +62,20 @@ class NaNEnv(CueEnv):
     def step(self, action):
         obs, r, term, trunc, info = super().step(action)
         return obs, float("nan"), term, trunc, info
+
+
+def cue_venv(n_envs: int = 2, seed: int = 0, **kw) -> DummyVecEnv:
+    """``n_envs`` CueEnvs (keyword arguments go to CueEnv) in a DummyVecEnv."""
+    return make_vec_env(lambda: CueEnv(**kw), n_envs=n_envs, seed=seed)
+
+
+def rollout_actions(model, n_envs: int = 2, steps: int = 12) -> np.ndarray:
+    """Deterministic actions over a fixed observation sequence, carrying the state."""
+    env = cue_venv(n_envs, seed=123)
+    obs = env.reset()
+    state, start, out = None, np.ones(n_envs, bool), []
+    for _ in range(steps):
+        action, state = model.predict(obs, state, start, deterministic=True)
+        out.append(action)
+        obs, _, start, _ = env.step(action)
+    return np.stack(out)

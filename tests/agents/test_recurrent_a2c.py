@@ -15,34 +15,17 @@ from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.vec_env import DummyVecEnv
 
 from agents import CREDIT_MODES, NonFiniteError, RecurrentA2C, gae_advantages, make_env
 from agents.recurrent_a2c import _write_zip, read_checkpoint
 
-from .helpers import CueEnv, NaNEnv
-
-
-def cue_venv(n_envs: int = 2, seed: int = 0, **kw) -> DummyVecEnv:
-    return make_vec_env(lambda: CueEnv(**kw), n_envs=n_envs, seed=seed)
+from .helpers import CueEnv, NaNEnv, cue_venv, rollout_actions
 
 
 def small(env, credit: str = "bp_lambda", **kw) -> RecurrentA2C:
     kw.setdefault("hidden_size", 8)
     kw.setdefault("n_steps", 4)
     return RecurrentA2C("MlpRecurrentPolicy", env, credit=credit, seed=0, **kw)
-
-
-def rollout_actions(model: RecurrentA2C, n_envs: int = 2, steps: int = 12) -> np.ndarray:
-    """Deterministic actions over a fixed observation sequence, carrying the state."""
-    env = cue_venv(n_envs, seed=123)
-    obs = env.reset()
-    state, start, out = None, np.ones(n_envs, bool), []
-    for _ in range(steps):
-        action, state = model.predict(obs, state, start, deterministic=True)
-        out.append(action)
-        obs, _, start, _ = env.step(action)
-    return np.stack(out)
 
 
 # ---------------------------------------------------------------- contract

@@ -9,34 +9,17 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import DummyVecEnv
 
 from agents import CREDIT_MODES, RecurrentA2C, RecurrentPPO, load_agent
 from agents.recurrent_a2c import _write_zip, read_checkpoint
 
-from .helpers import CueEnv
-
-
-def cue_venv(n_envs: int = 2, seed: int = 0, **kw) -> DummyVecEnv:
-    return make_vec_env(lambda: CueEnv(**kw), n_envs=n_envs, seed=seed)
+from .helpers import cue_venv, rollout_actions
 
 
 def small_ppo(env, credit: str = "bp_lambda", **kw) -> RecurrentPPO:
     kw.setdefault("hidden_size", 8)
     kw.setdefault("n_steps", 4)
     return RecurrentPPO("MlpRecurrentPolicy", env, credit=credit, seed=0, **kw)
-
-
-def greedy_actions(model, steps: int = 12) -> np.ndarray:
-    env = cue_venv(2, seed=123)
-    obs = env.reset()
-    state, start, out = None, np.ones(2, bool), []
-    for _ in range(steps):
-        action, state = model.predict(obs, state, start, deterministic=True)
-        out.append(action)
-        obs, _, start, _ = env.step(action)
-    return np.stack(out)
 
 
 def test_clipped_surrogate_matches_hand_computation():
@@ -133,7 +116,7 @@ def test_save_load_round_trip_and_class_dispatch(tmp_path, credit):
         assert loaded.get_config() == model.get_config()
         assert (loaded.n_epochs, loaded.clip_range, loaded.target_kl) == (2, 0.3, 0.05)
         assert loaded._n_updates == model._n_updates
-        np.testing.assert_array_equal(greedy_actions(model), greedy_actions(loaded))
+        np.testing.assert_array_equal(rollout_actions(model), rollout_actions(loaded))
     with pytest.raises(ValueError, match="holds a RecurrentPPO agent"):
         RecurrentA2C.load(tmp_path / "ppo.zip")
     a2c = RecurrentA2C("MlpRecurrentPolicy", cue_venv(), credit=credit, hidden_size=8, seed=0)
