@@ -1,5 +1,6 @@
-"""Throughput (env steps/s) of RecurrentA2C's credit modes beside sb3-contrib's RecurrentPPO,
-and the alignment cost of cheaper gradient critics, in one run on this machine.
+"""Throughput (env steps/s) of RecurrentA2C's credit modes, and of this package's
+RecurrentPPO, beside sb3-contrib's RecurrentPPO, and the alignment cost of cheaper
+gradient critics, in one run on this machine.
 
 Every agent trains for ``--steps`` steps with 8 envs and hidden size 64 on the same
 environment, one after another in one process (same threads, same load). Throughput is
@@ -31,9 +32,11 @@ import numpy as np
 import torch
 from stable_baselines3.common.logger import Logger, configure
 
-from agents import RecurrentA2C, make_env
+from agents import RecurrentA2C, RecurrentPPO, make_env
 
-#: (label, RecurrentA2C keyword arguments); hidden size and envs are set by the flags.
+#: (label, RecurrentA2C keyword arguments; ``agent=RecurrentPPO`` for this package's PPO,
+#: whose critic is RecurrentA2C's, so no alignment run); hidden size and envs are set by
+#: the flags.
 VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("tbptt gru", dict(credit="tbptt")),
     ("bp_lambda gru, linear critic (full trace; default)", dict(credit="bp_lambda")),
@@ -46,6 +49,8 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("bp_lambda gru, critic 8 frozen", dict(credit="bp_lambda", sg_hidden_sizes=(8,))),
     ("dni gru, linear critic", dict(credit="dni")),
     ("bptt gru", dict(credit="bptt")),
+    ("tbptt gru, 10 epochs", dict(credit="tbptt", agent=RecurrentPPO, n_epochs=10)),
+    ("bp_lambda gru, 10 epochs", dict(credit="bp_lambda", agent=RecurrentPPO, n_epochs=10)),
 ]
 
 
@@ -139,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and not any(s in label for s in args.only):
             continue
         env = make_env(args.env, args.n_envs, seed=0, env_kwargs=env_kwargs)
-        model = RecurrentA2C(
+        kwargs = dict(kwargs)
+        agent = kwargs.pop("agent", RecurrentA2C)
+        model = agent(
             "MlpRecurrentPolicy",
             env,
             seed=0,
@@ -151,14 +158,19 @@ def main(argv: list[str] | None = None) -> int:
         model.set_logger(silent)
         fps = _timed_learn(model, args.steps)
         cos = "–"
-        if not args.no_alignment and kwargs["credit"] in ("bp_lambda", "dni"):
+        if (
+            not args.no_alignment
+            and agent is RecurrentA2C
+            and kwargs["credit"] in ("bp_lambda", "dni")
+        ):
             cos = f"{alignment(args, kwargs, env_kwargs):.3f}"
-        rows.append((f"RecurrentA2C {label}", fps, cos))
+        rows.append((f"{agent.__name__} {label}", fps, cos))
         print(f"{rows[-1][0]}: {fps:.0f} steps/s, sg_cosine {cos}", flush=True)
     ref = rows[0][1] if rows and rows[0][0].startswith("RecurrentPPO") else None
     lines = [
         f"`{args.env}`, {args.n_envs} envs, hidden size {args.hidden_size}, window "
-        f"{args.n_steps} (A2C), {args.steps} timed steps, {args.threads} torch thread(s).",
+        f"{args.n_steps} (this package's agents), {args.steps} timed steps, "
+        f"{args.threads} torch thread(s).",
         "",
         "| agent | env steps/s | × RecurrentPPO | sg_cosine (frozen policy) |",
         "|---|---|---|---|",
