@@ -19,12 +19,11 @@ Memory stays bounded by the window, as for RecurrentA2C; the cost per window is 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 
-from .recurrent_a2c import RecurrentA2C, _check_int
+from .recurrent_a2c import RecurrentA2C, _check_int, _check_nonneg
 
 
 class RecurrentPPO(RecurrentA2C):
@@ -58,17 +57,9 @@ class RecurrentPPO(RecurrentA2C):
         **kwargs: Any,
     ) -> None:
         self.n_epochs = _check_int("n_epochs", n_epochs, 1)
-        if isinstance(clip_range, bool) or not isinstance(clip_range, (int, float)):
-            raise ValueError(f"clip_range must be a number > 0, got {clip_range!r}")
-        if not (math.isfinite(clip_range) and clip_range > 0):
-            raise ValueError(f"clip_range must be a number > 0, got {clip_range!r}")
-        self.clip_range = float(clip_range)
+        self.clip_range = _check_nonneg("clip_range", clip_range, positive=True)
         if target_kl is not None:
-            if isinstance(target_kl, bool) or not isinstance(target_kl, (int, float)):
-                raise ValueError(f"target_kl must be None or a number > 0, got {target_kl!r}")
-            if not (math.isfinite(target_kl) and target_kl > 0):
-                raise ValueError(f"target_kl must be None or a number > 0, got {target_kl!r}")
-            target_kl = float(target_kl)
+            target_kl = _check_nonneg("target_kl", target_kl, positive=True)
         self.target_kl = target_kl
         super().__init__(
             policy, env, credit=credit, normalize_advantage=normalize_advantage, **kwargs
