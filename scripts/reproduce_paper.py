@@ -76,7 +76,7 @@ PRESETS: dict[str, dict] = {
             "batch_size": 16,
             "synth_max_grad_norm": None,
         },
-        "c": {"ks": [1, 2, 3, 5], "batches": 250, "seeds": 3, "hidden": 16, "batch_size": 32},
+        "c": {"ks": [1, 2, 3, 5], "batches": 1000, "seeds": 3, "hidden": 16, "batch_size": 32},
         "d": {
             "ks": [1, 3],
             "batches": 1000,
@@ -103,7 +103,7 @@ PRESETS: dict[str, dict] = {
             "batch_size": 16,
             "synth_max_grad_norm": None,
         },
-        "c": {"ks": [1, 2, 3, 5], "batches": 600, "seeds": 5, "hidden": 30, "batch_size": 32},
+        "c": {"ks": [1, 2, 3, 5], "batches": 2000, "seeds": 5, "hidden": 30, "batch_size": 32},
         "d": {
             "ks": [1, 3],
             "batches": 1500,
