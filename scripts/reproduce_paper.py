@@ -56,8 +56,22 @@ PRESETS: dict[str, dict] = {
             "batch_size": 8,
             "synth_max_grad_norm": None,
         },
-        "c": {"ks": [1, 2], "batches": 5, "seeds": 1, "hidden": 8, "batch_size": 16},
-        "d": {"ks": [2], "batches": 10, "seeds": 1, "hidden": 8, "batch_size": 8},
+        "c": {
+            "ks": [1, 2],
+            "batches": 5,
+            "seeds": 1,
+            "hidden": 8,
+            "batch_size": 16,
+            "synth_max_grad_norm": None,
+        },
+        "d": {
+            "ks": [2],
+            "batches": 10,
+            "seeds": 1,
+            "hidden": 8,
+            "batch_size": 8,
+            "synth_max_grad_norm": None,
+        },
         "e": {"lengths": [10, 20], "hidden": 16, "batch_size": 4},
     },
     "medium": {
@@ -76,7 +90,14 @@ PRESETS: dict[str, dict] = {
             "batch_size": 16,
             "synth_max_grad_norm": None,
         },
-        "c": {"ks": [1, 2, 3, 5], "batches": 1000, "seeds": 3, "hidden": 16, "batch_size": 32},
+        "c": {
+            "ks": [1, 2, 3, 5],
+            "batches": 1000,
+            "seeds": 3,
+            "hidden": 30,
+            "batch_size": 32,
+            "synth_max_grad_norm": None,
+        },
         "d": {
             "ks": [1, 3],
             "batches": 1000,
@@ -84,6 +105,7 @@ PRESETS: dict[str, dict] = {
             "hidden": 16,
             "batch_size": 16,
             "lr": 1e-2,
+            "synth_max_grad_norm": None,
         },
         "e": {"lengths": [50, 100, 200, 400, 800], "hidden": 30, "batch_size": 16},
     },
@@ -103,7 +125,14 @@ PRESETS: dict[str, dict] = {
             "batch_size": 16,
             "synth_max_grad_norm": None,
         },
-        "c": {"ks": [1, 2, 3, 5], "batches": 2000, "seeds": 5, "hidden": 30, "batch_size": 32},
+        "c": {
+            "ks": [1, 2, 3, 5],
+            "batches": 2000,
+            "seeds": 5,
+            "hidden": 30,
+            "batch_size": 32,
+            "synth_max_grad_norm": None,
+        },
         "d": {
             "ks": [1, 3],
             "batches": 1500,
@@ -111,6 +140,7 @@ PRESETS: dict[str, dict] = {
             "hidden": 32,
             "batch_size": 16,
             "lr": 1e-2,
+            "synth_max_grad_norm": None,
         },
         "e": {"lengths": [50, 100, 200, 400, 800, 1600], "hidden": 30, "batch_size": 16},
     },
@@ -283,7 +313,10 @@ def experiment_delayed(cfg: dict, bar) -> dict:
 # --------------------------------------------------------------------------- (c)
 def experiment_digits(cfg: dict, bar, mnist: str | None) -> dict:
     """LSTM on sequential digits, row by row; test accuracy per method and k
-    (γ = 0.9, λ = 1, β = 0.1 as in the paper)."""
+    (γ = 0.9, λ = 1, β = 0.1 as in the paper; Adam, network lr 3e-3 clipped at norm 1,
+    synthesiser lr 1e-3 clipped by ``synth_max_grad_norm``: None in every preset —
+    clipped at 1, the critic's predictions of an H = 30 LSTM grew without bound,
+    docs/reproducing.md)."""
     task = SequentialDigits(mnist or "sklearn", rows=True, seed=0)
     test = task.test_set()
     out: dict = {}
@@ -307,6 +340,7 @@ def experiment_digits(cfg: dict, bar, mnist: str | None) -> dict:
                 lr=3e-3,
                 synth_lr=1e-3,
                 max_grad_norm=1.0,
+                synth_max_grad_norm=cfg.get("synth_max_grad_norm", "same"),
                 **_method_kwargs(method),
             )
             gen = torch.Generator().manual_seed(1000 + seed)
@@ -324,7 +358,7 @@ def experiment_digits(cfg: dict, bar, mnist: str | None) -> dict:
 # --------------------------------------------------------------------------- (d)
 def experiment_copy(cfg: dict, bar) -> dict:
     """LSTM on copy-repeat with the curriculum; level reached after the same number of
-    batches (γ = 0.9, λ = 1, β = 1)."""
+    batches (γ = 0.9, λ = 1, β = 1; the synthesiser unclipped in every preset, as (b), (c))."""
     out: dict = {}
     runs = []
     for method in ["immediate", "tbptt", "dni", "bp_lambda(1)", "bptt"]:
@@ -347,6 +381,7 @@ def experiment_copy(cfg: dict, bar) -> dict:
                 lr=cfg.get("lr", 3e-3),
                 synth_lr=1e-3,
                 max_grad_norm=1.0,
+                synth_max_grad_norm=cfg.get("synth_max_grad_norm", "same"),
                 **_method_kwargs(method),
             )
             gen = torch.Generator().manual_seed(1000 + seed)

@@ -55,3 +55,39 @@ def test_only_subset_and_bad_flags(tmp_path):
         script.main(["--quick", "--only", "z", "--out", str(tmp_path)])
     with pytest.raises(SystemExit):
         script.main(["--quick", "--preset", "full", "--out", str(tmp_path)])
+
+
+def test_presets_leave_the_critic_unclipped_and_experiments_pass_it_on(monkeypatch):
+    """Clipping the critic's update with the network's (norm 1) held its alignment down in
+    (b) and let its predictions grow without bound in (c): every preset turns it off for
+    (b), (c), (d), and each experiment hands the setting to its learner."""
+    script = _load()
+    for name, preset in script.PRESETS.items():
+        for exp in "bcd":
+            assert preset[exp]["synth_max_grad_norm"] is None, (name, exp)
+    seen = []
+
+    class Recording(script.SequenceLearner):
+        def __init__(self, *args, **kwargs):
+            seen.append(kwargs["synth_max_grad_norm"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(script, "SequenceLearner", Recording)
+
+    class Bar:
+        def set_description(self, _):
+            pass
+
+        def update(self, _):
+            pass
+
+    cfg = {"ks": [1], "batches": 1, "seeds": 1, "hidden": 4, "batch_size": 2}
+    for value in (None, 0.5):
+        seen.clear()
+        script.experiment_copy({**cfg, "synth_max_grad_norm": value}, Bar())
+        script.experiment_delayed({**cfg, "delays": [3], "synth_max_grad_norm": value}, Bar())
+        assert seen and all(v == value for v in seen), (value, seen)
+    pytest.importorskip("sklearn")
+    seen.clear()
+    script.experiment_digits({**cfg, "synth_max_grad_norm": None}, Bar(), None)
+    assert seen and all(v is None for v in seen)
