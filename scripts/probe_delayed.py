@@ -62,6 +62,13 @@ def parse_method(text: str) -> tuple[str, bool]:
     return name, std
 
 
+def check_positive_flags(args: argparse.Namespace, names: tuple[str, ...]) -> None:
+    """Raise ValueError naming the first of ``names`` whose value is below 1."""
+    for name in names:
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+
+
 def probe(
     method: str,
     delay: int,
@@ -134,9 +141,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = p.parse_args(argv)
     try:
-        for name in ("delay", "k", "batches", "seeds", "threads"):
-            if getattr(args, name) < 1:
-                raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
+        check_positive_flags(args, ("delay", "k", "batches", "seeds", "threads"))
         try:
             hidden = tuple(int(s) for s in args.synth_hidden.split(",") if s.strip())
         except ValueError:

@@ -34,10 +34,10 @@ from bpl import SequenceLearner
 from bpl.tasks import SequentialDigits
 
 try:
-    from probe_delayed import parse_method
+    from probe_delayed import check_positive_flags, parse_method
     from reproduce_paper import _method_kwargs
 except ImportError:  # imported as scripts.probe_digits
-    from scripts.probe_delayed import parse_method
+    from scripts.probe_delayed import check_positive_flags, parse_method
     from scripts.reproduce_paper import _method_kwargs
 
 
@@ -105,9 +105,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = p.parse_args(argv)
     try:
-        for name in ("k", "hidden", "batches", "every", "threads"):
-            if getattr(args, name) < 1:
-                raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
+        check_positive_flags(args, ("k", "hidden", "batches", "every", "threads"))
         if args.seed < 0:
             raise ValueError(f"--seed must be >= 0, got {args.seed}")
         if not args.beta >= 0:
