@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo demo-synth test test-slow lint bench reproduce clean
+.PHONY: setup demo demo-synth test test-slow lint bench reproduce tensorboard clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,10 @@ bench: $(STAMP)
 
 reproduce: $(STAMP)
 	$(PY) scripts/reproduce_paper.py --preset medium --out runs/reproduce_medium
+
+# the learning curves of every run under runs/ (http://localhost:6006)
+tensorboard: $(STAMP)
+	$(VENV)/bin/tensorboard --logdir runs
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
