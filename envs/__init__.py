@@ -8,7 +8,8 @@ Importing the package registers the ids of :data:`BPL_ENV_IDS` (namespace ``bpl/
     env = gym.make("bpl/TMaze-v0", corridor_length=50)
     env = gym.make("envs:bpl/CartPoleNoVel-v1")  # imports envs itself
 
-Memory tasks: ``bpl/TMaze-v0`` (one bit for a long time), ``bpl/RepeatPrevious-v0``
+Memory tasks: ``bpl/TMaze-v0`` (one bit for a long time), ``bpl/TMazeStream-v0``
+(T-maze trials back to back, never reset), ``bpl/RepeatPrevious-v0``
 (a sliding window, dense reward), ``bpl/MemoryChain-v0`` (one of several bits, Discrete
 observations); control without velocities: ``bpl/CartPoleNoVel-v1``,
 ``bpl/PendulumNoVel-v1``. Depends on gymnasium and numpy only.
@@ -20,6 +21,7 @@ from .pendulum_novel import PendulumNoVelEnv
 from .registry import BPL_ENV_IDS, UnknownEnvError, register_envs, resolve_env_id
 from .repeat_previous import RepeatPreviousEnv
 from .tmaze import TMazeEnv
+from .tmaze_stream import TMazeStreamEnv
 
 register_envs()
 
@@ -30,6 +32,7 @@ __all__ = [
     "PendulumNoVelEnv",
     "RepeatPreviousEnv",
     "TMazeEnv",
+    "TMazeStreamEnv",
     "UnknownEnvError",
     "register_envs",
     "resolve_env_id",

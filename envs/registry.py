@@ -26,6 +26,7 @@ _SPECS: tuple[dict[str, Any], ...] = (
     {"id": "bpl/TMazeEasy-v0", "entry_point": _TMAZE, "kwargs": {"corridor_length": 10}},
     {"id": "bpl/TMazeMedium-v0", "entry_point": _TMAZE, "kwargs": {"corridor_length": 100}},
     {"id": "bpl/TMazeHard-v0", "entry_point": _TMAZE, "kwargs": {"corridor_length": 1000}},
+    {"id": "bpl/TMazeStream-v0", "entry_point": f"{_PKG}.tmaze_stream:TMazeStreamEnv"},
     {
         "id": "bpl/CartPoleNoVel-v1",
         "entry_point": f"{_PKG}.cartpole_novel:CartPoleNoVelEnv",
