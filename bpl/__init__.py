@@ -2,15 +2,20 @@
 
 The gradient critic :class:`SyntheticGradient` predicts the future loss gradient at the
 recurrent state; :class:`BPLambda` learns it online by accumulate TD(λ) with
-eligibility traces carried forward by the recurrent Jacobians. Equations and notation:
-``shared/docs/bp_lambda.md``.
+eligibility traces carried forward by the recurrent Jacobians; :class:`CreditEngine`
+applies one credit-assignment mode of :data:`CREDIT_MODES` to a window of recurrent
+states. Equations and notation: ``docs/bp_lambda.md``.
+
+Experiments built on it (the sequence learner, the paper's tasks) live in
+:mod:`bpl.experiments`; :class:`SequenceLearner` is re-exported here.
 """
 
 from .alignment import alignment, cosine_similarity, exact_state_gradients
 from .bp_lambda import BPLambda, td_error
 from .cells import CELLS, GRUCell, LSTMCell, RecurrentCell, RNNCell, make_cell, one_step_gradients
+from .credit import CREDIT_MODES, CreditEngine, NonFiniteError, WindowCredit
+from .experiments import SequenceLearner
 from .normalization import StateNormalizer
-from .sequence import CREDIT_MODES, SequenceLearner
 from .synthetic_gradient import SyntheticGradient
 from .targets import bootstrapped_targets, future_gradients, lambda_targets, vjp_jacobian
 
@@ -18,13 +23,16 @@ __all__ = [
     "BPLambda",
     "CELLS",
     "CREDIT_MODES",
+    "CreditEngine",
     "GRUCell",
     "LSTMCell",
+    "NonFiniteError",
     "RNNCell",
     "RecurrentCell",
     "SequenceLearner",
     "StateNormalizer",
     "SyntheticGradient",
+    "WindowCredit",
     "alignment",
     "bootstrapped_targets",
     "cosine_similarity",

@@ -62,7 +62,7 @@ class BPLambda:
     TD error:  δ_t = J_{t+1}^T (l_{t+1} + γ ĝ_{t+1}) − ĝ_t,   δ_T = −ĝ_T at an episode end
     trace:     E_t = γλ J_t E_{t−1} + ∂ĝ_t/∂θ,   E = 0 at an episode start
 
-    :param synthesiser: the gradient critic ĝ(z; θ).
+    :param gradient_critic: the gradient critic ĝ(z; θ).
     :param gamma: discount γ ∈ [0, 1] of distant losses.
     :param lam: trace decay λ ∈ [0, 1] (0: Jaderberg's bootstrapped target; 1: unbiased).
     :param check_inputs: check every input for NaN/inf (one reduction per input per step).
@@ -73,27 +73,28 @@ class BPLambda:
 
     def __init__(
         self,
-        synthesiser: SyntheticGradient,
+        gradient_critic: SyntheticGradient,
         gamma: float = 1.0,
         lam: float = 1.0,
         check_inputs: bool = True,
         scratch_bytes: int | None = None,
     ) -> None:
-        if not isinstance(synthesiser, SyntheticGradient):
+        if not isinstance(gradient_critic, SyntheticGradient):
             raise ValueError(
-                f"synthesiser must be a bpl.SyntheticGradient, got {type(synthesiser).__name__}"
+                "gradient_critic must be a bpl.SyntheticGradient, got "
+                f"{type(gradient_critic).__name__}"
             )
-        self.synthesiser = synthesiser
+        self.gradient_critic = gradient_critic
         self.gamma = check_unit_interval("gamma", gamma)
         self.lam = check_unit_interval("lam", lam)
         self.check_inputs = bool(check_inputs)
         if scratch_bytes is not None:
             check_positive_int("scratch_bytes", scratch_bytes)
         self.scratch_bytes = scratch_bytes
-        self.params = synthesiser.trainable_parameters()
+        self.params = gradient_critic.trainable_parameters()
         if not self.params:
-            raise ValueError("the synthesiser has no trainable parameters")
-        self.structured = synthesiser.output_layer_only
+            raise ValueError("the gradient critic has no trainable parameters")
+        self.structured = gradient_critic.output_layer_only
         self.batch_size: int | None = None
         self.trace: torch.Tensor | None = None
         self._scratch: torch.Tensor | None = None
@@ -105,7 +106,7 @@ class BPLambda:
     # ------------------------------------------------------------------ state
     @property
     def state_size(self) -> int:
-        return self.synthesiser.state_size
+        return self.gradient_critic.state_size
 
     @property
     def num_trace_params(self) -> int:
@@ -116,7 +117,7 @@ class BPLambda:
         """Shape of E for ``batch_size`` rows."""
         H = self.state_size
         if self.structured:
-            return (batch_size, H, H, self.synthesiser.feature_size + 1)
+            return (batch_size, H, H, self.gradient_critic.feature_size + 1)
         return (batch_size, H, self.num_trace_params)
 
     def reset(self, batch_size: int) -> None:
@@ -176,26 +177,26 @@ class BPLambda:
         Structured trace: returns f̃ = [features(z); 1], (B, F+1), which stands for
         ∂ĝ_h/∂W̃[i, :] = 1[h = i] f̃. Flat trace: returns (B, H, P).
         """
-        synth = self.synthesiser
+        critic = self.gradient_critic
         if self.structured:
-            feats = synth.features(z)  # (B, H) -> (B, F)
-            sg = synth.output(feats)
+            feats = critic.features(z)  # (B, H) -> (B, F)
+            sg = critic.output(feats)
             ones = torch.ones_like(feats[:, :1])
             return sg, torch.cat([feats, ones], dim=1)  # (B, F+1)
-        return synth(z), self._parameter_jacobian(z)
+        return critic(z), self._parameter_jacobian(z)
 
     def _parameter_jacobian(self, z: torch.Tensor) -> torch.Tensor:
         """∂ĝ/∂θ per row for the MLP critic, by backpropagating the identity: (B, H, P).
 
         With u_l = W_l a_{l−1} + b_l, a_l = φ(u_l), D_l = ∂ĝ/∂u_l is (B, H, n_l):
         D_out = I, D_l = (D_{l+1} W_{l+1}) ⊙ φ'(u_l); then ∂ĝ/∂W_l = D_l ⊗ a_{l−1} and
-        ∂ĝ/∂b_l = D_l. Columns follow ``synthesiser.trainable_parameters()``.
+        ∂ĝ/∂b_l = D_l. Columns follow ``gradient_critic.trainable_parameters()``.
         """
-        synth = self.synthesiser
-        linears = [m for m in synth.features if isinstance(m, torch.nn.Linear)] + [synth.output]
+        critic = self.gradient_critic
+        linears = [m for m in critic.features if isinstance(m, torch.nn.Linear)] + [critic.output]
         acts = [z]  # a_0 = z, then a_1 … a_L, each (B, n_l)
         for lin in linears[:-1]:
-            acts.append(_ACTIVATION_FNS[synth.activation](lin(acts[-1])))
+            acts.append(_ACTIVATION_FNS[critic.activation](lin(acts[-1])))
         B, H = z.shape
         D = torch.eye(H, dtype=z.dtype, device=z.device).expand(B, H, H)  # ∂ĝ/∂u_out
         blocks: list[torch.Tensor] = []
@@ -207,7 +208,7 @@ class BPLambda:
                 outer = D.unsqueeze(-1) * a_in.view(B, 1, 1, -1)  # (B, H, n_l, n_{l−1})
                 blocks.append(outer.reshape(B, H, -1))
             if layer > 0:
-                d_act = _ACTIVATION_GRADS[synth.activation](acts[layer])  # φ'(u_{l−1})
+                d_act = _ACTIVATION_GRADS[critic.activation](acts[layer])  # φ'(u_{l−1})
                 D = (D @ lin.weight) * d_act.unsqueeze(1)  # (B, H, n_{l−1})
         return torch.cat(blocks[::-1], dim=2)  # (B, H, P), parameter order
 
@@ -250,13 +251,6 @@ class BPLambda:
             E.diagonal(dim1=1, dim2=2).add_(dg.unsqueeze(-1))  # (B, F+1, H) += (B, F+1, 1)
         else:
             E.add_(dg)
-
-    def update_trace(self, jac: torch.Tensor, carry: torch.Tensor, dg: torch.Tensor) -> None:
-        """E_t = γλ J_t E_{t−1} + ∂ĝ_t/∂θ, in place; rows where ``carry`` is False restart
-        from E = ∂ĝ_t/∂θ (their J is ignored)."""
-        B = self.trace.shape[0]
-        self.carry_trace(jac, carry, self.trace.new_zeros(B, self.state_size))
-        self.add_sensitivities(dg)
 
     def accumulate_gradient(self, delta: torch.Tensor) -> None:
         """param.grad += −(1/B) Σ_rows E^T δ, with E the current trace; δ is (B, H)."""
@@ -315,7 +309,9 @@ class BPLambda:
         ref = self.params[0]
         for name, x in (("z", z), ("jac", jac), ("imm_grad", imm_grad)):
             if x.device != ref.device:
-                raise ValueError(f"{name} is on {x.device} but the synthesiser is on {ref.device}")
+                raise ValueError(
+                    f"{name} is on {x.device} but the gradient critic is on {ref.device}"
+                )
         z, jac, imm_grad = (x.detach().to(ref.dtype) for x in (z, jac, imm_grad))
         end = episode_end.to(device=ref.device, dtype=torch.bool)
         carry = self._pending

@@ -52,7 +52,7 @@ class RecurrentCell(nn.Module, abc.ABC):
 
     @property
     def state_size(self) -> int:
-        """|z|, the size of the state the synthesiser sees."""
+        """|z|, the size of the state the gradient critic sees."""
         return self.hidden_size
 
     def initial_state(self, batch_size: int) -> torch.Tensor:

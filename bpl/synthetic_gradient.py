@@ -3,7 +3,7 @@
 Layout: batch-first. ``z`` is (B, H) and ĝ(z) is (B, H), where H = |z| (for an LSTM,
 z = [h; c] and H is twice the hidden size).
 
-See ../shared/docs/bp_lambda.md §2–3: ĝ(z_t; θ) predicts G_t, the discounted gradient
+See docs/bp_lambda.md §2–3: ĝ(z_t; θ) predicts G_t, the discounted gradient
 that all future losses send back into z_t.
 """
 

@@ -3,7 +3,7 @@
 Layout: time-first. ``imm_grads`` l and ``sg`` ĝ are (T, B, H); ``jacs`` is
 (T, B, H, H) with ``jacs[t]`` = J_t = ∂z_t/∂z_{t-1} (``jacs[0]`` is never used). Each
 function treats its input as one sequence per row that ends at step T−1, so nothing
-flows back past it. Equations from ../shared/docs/bp_lambda.md §2–3.
+flows back past it. Equations from docs/bp_lambda.md §2–3.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def bootstrapped_targets(
 
     target_t = J_{t+1}^T (l_{t+1} + γ target_{t+1}),   target_{T−1} = bootstrap.
 
-    target_0 is the k-step target Jaderberg et al. train the synthesiser on at a
+    target_0 is the k-step target Jaderberg et al. train the gradient critic on at a
     window's first state.
 
     :param imm_grads: l, (T, B, H).

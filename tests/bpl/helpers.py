@@ -23,17 +23,17 @@ def rollout(cell: bpl.RecurrentCell, xs: torch.Tensor, z0: torch.Tensor | None =
     return torch.stack(zs), torch.stack(jacs)
 
 
-def random_synthesiser(H: int, hidden_sizes=(), seed: int = 0, **kw) -> bpl.SyntheticGradient:
+def random_critic(H: int, hidden_sizes=(), seed: int = 0, **kw) -> bpl.SyntheticGradient:
     """A critic with every parameter random (the default zero output would make ĝ ≡ 0)."""
     torch.manual_seed(seed)
-    synth = bpl.SyntheticGradient(H, hidden_sizes=hidden_sizes, dtype=torch.float64, **kw)
+    critic = bpl.SyntheticGradient(H, hidden_sizes=hidden_sizes, dtype=torch.float64, **kw)
     with torch.no_grad():
-        for p in synth.parameters():
+        for p in critic.parameters():
             p.copy_(0.3 * torch.randn_like(p))
-    return synth
+    return critic
 
 
-def reference_gradient(synth, zs, imm_grads, jacs, gamma, lam, ends=None):
+def reference_gradient(critic, zs, imm_grads, jacs, gamma, lam, ends=None):
     """−(1/B) Σ_rows Σ_t (∂ĝ_t/∂θ)^T (G^λ_t − ĝ_t), by autograd over the forward view.
 
     ``ends`` (T, B) bool splits each row into episodes; G^λ is computed per episode.
@@ -42,7 +42,7 @@ def reference_gradient(synth, zs, imm_grads, jacs, gamma, lam, ends=None):
     if ends is None:
         ends = torch.zeros(T, B, dtype=torch.bool)
         ends[-1] = True
-    params = synth.trainable_parameters()
+    params = critic.trainable_parameters()
     total = [torch.zeros_like(p) for p in params]
     for b in range(B):
         start = 0
@@ -50,7 +50,7 @@ def reference_gradient(synth, zs, imm_grads, jacs, gamma, lam, ends=None):
             if not ends[t, b]:
                 continue
             seg = slice(start, t + 1)
-            sg = synth(zs[seg, b : b + 1])  # (T_e, 1, H)
+            sg = critic(zs[seg, b : b + 1])  # (T_e, 1, H)
             targets = bpl.lambda_targets(
                 imm_grads[seg, b : b + 1], jacs[seg, b : b + 1], sg.detach(), gamma, lam
             )
@@ -61,15 +61,15 @@ def reference_gradient(synth, zs, imm_grads, jacs, gamma, lam, ends=None):
     return total
 
 
-def run_online(synth, zs, imm_grads, jacs, gamma, lam, ends=None):
+def run_online(critic, zs, imm_grads, jacs, gamma, lam, ends=None):
     """Drive BPLambda over the sequence with θ fixed; return the accumulated grads."""
     T, B, H = zs.shape
     if ends is None:
         ends = torch.zeros(T, B, dtype=torch.bool)
         ends[-1] = True
-    synth.zero_grad(set_to_none=True)
-    learner = bpl.BPLambda(synth, gamma=gamma, lam=lam)
+    critic.zero_grad(set_to_none=True)
+    learner = bpl.BPLambda(critic, gamma=gamma, lam=lam)
     learner.reset(batch_size=B)
     for t in range(T):
         learner.step(zs[t], jacs[t], imm_grads[t], ends[t])
-    return [p.grad.clone() for p in synth.trainable_parameters()]
+    return [p.grad.clone() for p in critic.trainable_parameters()]

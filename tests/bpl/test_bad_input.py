@@ -85,7 +85,7 @@ def test_step_before_reset():
         ({"state_size": 3, "dtype": torch.float16}, "dtype"),
     ],
 )
-def test_synthesiser_arguments(kwargs, message):
+def test_gradient_critic_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         bpl.SyntheticGradient(**kwargs)
 

@@ -7,7 +7,7 @@ import torch
 
 import bpl
 
-from .helpers import random_synthesiser, reference_gradient, rollout, run_online
+from .helpers import random_critic, reference_gradient, rollout, run_online
 
 CELL_KINDS = ["rnn", "gru", "lstm"]
 
@@ -34,9 +34,9 @@ def _assert_close_grads(got, want, rtol=1e-11):
 def test_identity_online_equals_offline(kind, hidden, gamma, lam):
     """Σ_t E_t^T δ_t = Σ_t (∂ĝ_t/∂θ)^T (G^λ_t − ĝ_t) with θ fixed (bp_lambda.md §4)."""
     zs, jacs, imm = _sequence(kind)
-    synth = random_synthesiser(zs.shape[-1], hidden)
-    got = run_online(synth, zs, imm, jacs, gamma, lam)
-    want = reference_gradient(synth, zs, imm, jacs, gamma, lam)
+    critic = random_critic(zs.shape[-1], hidden)
+    got = run_online(critic, zs, imm, jacs, gamma, lam)
+    want = reference_gradient(critic, zs, imm, jacs, gamma, lam)
     assert all(w.norm() > 1e-3 for w in want)
     _assert_close_grads(got, want)
 
@@ -45,15 +45,15 @@ def test_identity_online_equals_offline(kind, hidden, gamma, lam):
 def test_identity_frozen_hidden_layer(lam):
     """A critic whose hidden layer is frozen keeps a trace over its output layer only."""
     zs, jacs, imm = _sequence("gru")
-    synth = random_synthesiser(zs.shape[-1], (6,), train_output_only=True)
-    synth.features.requires_grad_(False)
-    learner = bpl.BPLambda(synth, gamma=0.95, lam=lam)
+    critic = random_critic(zs.shape[-1], (6,), train_output_only=True)
+    critic.features.requires_grad_(False)
+    learner = bpl.BPLambda(critic, gamma=0.95, lam=lam)
     assert learner.structured
-    assert learner.num_trace_params == synth.output.weight.numel() + synth.output.bias.numel()
-    got = run_online(synth, zs, imm, jacs, 0.95, lam)
-    want = reference_gradient(synth, zs, imm, jacs, 0.95, lam)
+    assert learner.num_trace_params == critic.output.weight.numel() + critic.output.bias.numel()
+    got = run_online(critic, zs, imm, jacs, 0.95, lam)
+    want = reference_gradient(critic, zs, imm, jacs, 0.95, lam)
     _assert_close_grads(got, want)
-    assert all(p.grad is None for p in synth.features.parameters())
+    assert all(p.grad is None for p in critic.features.parameters())
 
 
 @pytest.mark.parametrize("hidden", [(), (5,)], ids=["linear", "hidden"])
@@ -67,11 +67,11 @@ def test_batch_rows_with_different_episode_ends_match_rows_alone(hidden):
     ends[[11], 2] = True
     # a NaN Jacobian at an episode start must be ignored
     jacs[4, 0] = float("nan")
-    synth = random_synthesiser(zs.shape[-1], hidden)
-    batch = run_online(synth, zs, imm, jacs, 0.9, 0.6, ends)
+    critic = random_critic(zs.shape[-1], hidden)
+    batch = run_online(critic, zs, imm, jacs, 0.9, 0.6, ends)
     rows = [
         run_online(
-            synth,
+            critic,
             zs[:, b : b + 1],
             imm[:, b : b + 1],
             jacs[:, b : b + 1],
@@ -83,66 +83,66 @@ def test_batch_rows_with_different_episode_ends_match_rows_alone(hidden):
     ]
     for i, g in enumerate(batch):
         _assert_close_grads([g * B], [sum(r[i] for r in rows)])
-    want = reference_gradient(synth, zs, imm, jacs.nan_to_num(), 0.9, 0.6, ends)
+    want = reference_gradient(critic, zs, imm, jacs.nan_to_num(), 0.9, 0.6, ends)
     _assert_close_grads(batch, want)
 
 
 def test_grad_accumulates_and_parameters_untouched():
     zs, jacs, imm = _sequence("rnn")
-    synth = random_synthesiser(zs.shape[-1])
-    before = [p.detach().clone() for p in synth.parameters()]
-    once = run_online(synth, zs, imm, jacs, 0.9, 0.5)
-    learner = bpl.BPLambda(synth, gamma=0.9, lam=0.5)
+    critic = random_critic(zs.shape[-1])
+    before = [p.detach().clone() for p in critic.parameters()]
+    once = run_online(critic, zs, imm, jacs, 0.9, 0.5)
+    learner = bpl.BPLambda(critic, gamma=0.9, lam=0.5)
     for _ in range(2):  # .grad now holds `once`; two more passes add 2x
         learner.reset(zs.shape[1])
         ends = torch.zeros(zs.shape[1], dtype=torch.bool)
         for t in range(zs.shape[0]):
             learner.step(zs[t], jacs[t], imm[t], ends | (t == zs.shape[0] - 1))
-    for p, g, b in zip(synth.parameters(), once, before):
+    for p, g, b in zip(critic.parameters(), once, before):
         torch.testing.assert_close(p.grad, 3 * g)
         assert torch.equal(p.detach(), b)
 
 
 def test_step_returns_detached_prediction():
     zs, jacs, imm = _sequence("rnn")
-    synth = random_synthesiser(zs.shape[-1], (5,))
-    learner = bpl.BPLambda(synth, gamma=1.0, lam=1.0)
+    critic = random_critic(zs.shape[-1], (5,))
+    learner = bpl.BPLambda(critic, gamma=1.0, lam=1.0)
     learner.reset(zs.shape[1])
     g = learner.step(zs[0], jacs[0], imm[0], torch.zeros(zs.shape[1], dtype=torch.bool))
     assert not g.requires_grad
-    torch.testing.assert_close(g, synth(zs[0]).detach())
+    torch.testing.assert_close(g, critic(zs[0]).detach())
 
 
 def test_sgd_update_moves_theta_along_td_direction():
     """One optimizer step with SGD(α) gives θ + α·mean(E^T δ)."""
     zs, jacs, imm = _sequence("rnn")
-    synth = random_synthesiser(zs.shape[-1])
-    grads = run_online(synth, zs, imm, jacs, 1.0, 1.0)
-    before = [p.detach().clone() for p in synth.parameters()]
-    torch.optim.SGD(synth.parameters(), lr=0.1).step()
-    for p, b, g in zip(synth.parameters(), before, grads):
+    critic = random_critic(zs.shape[-1])
+    grads = run_online(critic, zs, imm, jacs, 1.0, 1.0)
+    before = [p.detach().clone() for p in critic.parameters()]
+    torch.optim.SGD(critic.parameters(), lr=0.1).step()
+    for p, b, g in zip(critic.parameters(), before, grads):
         torch.testing.assert_close(p.detach(), b - 0.1 * g)
 
 
 def test_state_dict_roundtrip_continues_identically():
     zs, jacs, imm = _sequence("gru", T=8)
-    synth = random_synthesiser(zs.shape[-1])
+    critic = random_critic(zs.shape[-1])
     ends = torch.zeros(8, zs.shape[1], dtype=torch.bool)
     ends[-1] = True
-    a = bpl.BPLambda(synth, 0.9, 0.8)
+    a = bpl.BPLambda(critic, 0.9, 0.8)
     a.reset(zs.shape[1])
     for t in range(4):
         a.step(zs[t], jacs[t], imm[t], ends[t])
-    b = bpl.BPLambda(synth, 0.9, 0.8)
+    b = bpl.BPLambda(critic, 0.9, 0.8)
     b.load_state_dict(a.state_dict())
-    synth.zero_grad(set_to_none=True)
+    critic.zero_grad(set_to_none=True)
     for t in range(4, 8):
         a.step(zs[t], jacs[t], imm[t], ends[t])
-    ga = [p.grad.clone() for p in synth.parameters()]
-    synth.zero_grad(set_to_none=True)
+    ga = [p.grad.clone() for p in critic.parameters()]
+    critic.zero_grad(set_to_none=True)
     for t in range(4, 8):
         b.step(zs[t], jacs[t], imm[t], ends[t])
-    for x, y in zip(ga, synth.parameters()):
+    for x, y in zip(ga, critic.parameters()):
         torch.testing.assert_close(x, y.grad)
 
 
@@ -150,17 +150,17 @@ def test_state_dict_roundtrip_continues_identically():
 @pytest.mark.parametrize("hidden", [(5,), (4, 3)])
 def test_parameter_jacobian_matches_torch_func(activation, hidden):
     """The analytic per-row ∂ĝ/∂θ against torch.func.jacrev."""
-    synth = random_synthesiser(4, hidden, activation=activation)
-    learner = bpl.BPLambda(synth)
+    critic = random_critic(4, hidden, activation=activation)
+    learner = bpl.BPLambda(critic)
     z = torch.randn(6, 4, dtype=torch.float64)
-    names = [n for n, p in synth.named_parameters() if p.requires_grad]
-    params = {n: p.detach() for n, p in synth.named_parameters()}
+    names = [n for n, p in critic.named_parameters() if p.requires_grad]
+    params = {n: p.detach() for n, p in critic.named_parameters()}
 
     def ghat(pars, z1):
-        return torch.func.functional_call(synth, pars, (z1.unsqueeze(0),)).squeeze(0)
+        return torch.func.functional_call(critic, pars, (z1.unsqueeze(0),)).squeeze(0)
 
     jac = torch.func.vmap(torch.func.jacrev(ghat), in_dims=(None, 0))(params, z)
     want = torch.cat([jac[n].reshape(6, 4, -1) for n in names], dim=2)
     sg, got = learner.sensitivities(z)
-    torch.testing.assert_close(sg, synth(z))
+    torch.testing.assert_close(sg, critic(z))
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)

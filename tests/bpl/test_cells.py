@@ -57,7 +57,7 @@ def test_jacobian_matches_autograd(kind):
 
 
 @pytest.mark.parametrize("kind", CELL_KINDS)
-def test_perfect_synthesiser_one_step_updates_sum_to_bptt(kind):
+def test_perfect_critic_one_step_updates_sum_to_bptt(kind):
     """γ = 1, ĝ_t = G_t: Σ_t (∂z_t/∂Ψ|one step)^T (l_t + G_t) = dL/dΨ (bp_lambda.md §4)."""
     cell = _cell(kind)
     T, B = 8, 3

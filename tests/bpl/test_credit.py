@@ -8,7 +8,7 @@ import torch
 import bpl
 from bpl.credit import CREDIT_MODES, CreditEngine, NonFiniteError
 
-from .helpers import random_synthesiser, rollout
+from .helpers import random_critic, rollout
 
 T, B, I, H = 6, 3, 4, 5
 
@@ -25,7 +25,7 @@ def _window(seed: int = 0):
 
 
 def _engine(credit: str, **kw) -> tuple[CreditEngine, bpl.SyntheticGradient]:
-    critic = random_synthesiser(H, seed=3)
+    critic = random_critic(H, seed=3)
     engine = CreditEngine(credit, H, gradient_critic=critic, sg_gamma=0.9, sg_lambda=0.7, **kw)
     engine.reset(B)
     return engine, critic

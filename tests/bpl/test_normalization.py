@@ -32,11 +32,11 @@ def test_lambda_targets_transform_by_the_scale(gamma, lam):
     zs, jacs, imm = _sequence()
     H = zs.shape[-1]
     norm = _normalizer(H)
-    synth = bpl.SyntheticGradient(H, hidden_sizes=(4,), dtype=torch.float64)
-    torch.nn.init.normal_(synth.output.weight)
+    critic = bpl.SyntheticGradient(H, hidden_sizes=(4,), dtype=torch.float64)
+    torch.nn.init.normal_(critic.output.weight)
     zn, jn, ln = norm.transform(zs, jacs, imm)
     with torch.no_grad():
-        g_n = synth(zn)
+        g_n = critic(zn)
     g = norm.to_gradient(g_n)
     s = norm.std
     got = bpl.lambda_targets(ln, jn, g_n, gamma, lam)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 import bpl
-from bpl.frozen import delayed_loss_problem, fit_critic
+from bpl.experiments import delayed_loss_problem, fit_critic
 
 
 def _fit(rollout, lam, iterations=300):
@@ -13,9 +13,9 @@ def _fit(rollout, lam, iterations=300):
     # One hidden layer: a linear critic over 16 units cannot represent the 19 distinct
     # future gradients of this trajectory exactly (its least-squares optimum has mean
     # cosine 0.93–0.98 depending on the seed), so it would test capacity, not BP(λ).
-    synth = bpl.SyntheticGradient(16, hidden_sizes=(32,), activation="tanh")
-    learner = bpl.BPLambda(synth, gamma=1.0, lam=lam)
-    return fit_critic(learner, torch.optim.Adam(synth.parameters(), lr=1e-2), rollout, iterations)
+    critic = bpl.SyntheticGradient(16, hidden_sizes=(32,), activation="tanh")
+    learner = bpl.BPLambda(critic, gamma=1.0, lam=lam)
+    return fit_critic(learner, torch.optim.Adam(critic.parameters(), lr=1e-2), rollout, iterations)
 
 
 def test_bp1_aligns_with_true_future_gradient_and_beats_bp0():
@@ -34,9 +34,9 @@ def test_linear_critic_learns_when_delay_fits_its_capacity():
     step) aligns almost perfectly."""
     rollout = delayed_loss_problem(hidden_size=16, delay=10, seed=0)
     torch.manual_seed(0)
-    synth = bpl.SyntheticGradient(16)
-    learner = bpl.BPLambda(synth, gamma=1.0, lam=1.0)
-    opt = torch.optim.Adam(synth.parameters(), lr=1e-2)
+    critic = bpl.SyntheticGradient(16)
+    learner = bpl.BPLambda(critic, gamma=1.0, lam=1.0)
+    opt = torch.optim.Adam(critic.parameters(), lr=1e-2)
     history = fit_critic(learner, opt, rollout, 300, update="step")
     assert history[0] == 0  # zero-initialised output layer: ĝ ≡ 0 at first
     assert history[-10:].mean() >= 0.95

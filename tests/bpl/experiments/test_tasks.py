@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from bpl.tasks import CopyRepeat, CopyRepeatCurriculum, DelayedTarget, SequentialDigits
+from bpl.experiments import CopyRepeat, CopyRepeatCurriculum, DelayedTarget, SequentialDigits
 
 
 @pytest.mark.parametrize("delay", [1, 10, 200])

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import check_positive_int, check_unit_interval
-from .alignment import alignment
-from .bp_lambda import BPLambda
-from .cells import RecurrentCell, RNNCell
-from .targets import future_gradients
+from .._checks import check_positive_int, check_unit_interval
+from ..alignment import alignment
+from ..bp_lambda import BPLambda
+from ..cells import RecurrentCell, RNNCell
+from ..targets import future_gradients
 
 
 @dataclass

@@ -22,9 +22,9 @@ from typing import NamedTuple
 
 import torch
 
-from ._checks import check_non_negative, check_positive_int
+from .._checks import check_non_negative, check_positive_int
 
-#: loss name expected by :class:`bpl.sequence.SequenceLearner` for each task
+#: loss name expected by :class:`bpl.experiments.SequenceLearner` for each task
 TASK_LOSSES = ("mse", "bce", "ce")
 
 

@@ -1,0 +1,57 @@
+"""Experiments built on the algorithm in :mod:`bpl`: the sequence learner, the paper's
+tasks, the frozen-RNN critic fit, and what the experiment scripts share.
+
+* :class:`SequenceLearner` — a recurrent cell + readout trained on batches of sequences
+  with any credit-assignment mode of :data:`bpl.CREDIT_MODES`;
+* tasks — :class:`DelayedTarget`, :class:`CopyRepeat` (+ :class:`CopyRepeatCurriculum`),
+  :class:`SequentialDigits`, generated in memory;
+* frozen — :func:`delayed_loss_problem`, :func:`rollout_frozen`, :func:`fit_critic`:
+  the gradient critic of a fixed RNN, whose exact future gradient is known;
+* harness — named methods (:func:`parse_method`, :func:`method_kwargs`),
+  :func:`make_rnn` and the training loop :func:`train`.
+"""
+
+from .frozen import FrozenRollout, delayed_loss_problem, fit_critic, rollout_frozen
+from .harness import (
+    BASE_METHODS,
+    CRITIC_METHODS,
+    check_positive_flags,
+    make_rnn,
+    method_kwargs,
+    parse_method,
+    train,
+)
+from .sequence import LOSSES, SequenceLearner, bce_loss, ce_loss, mse_loss
+from .tasks import (
+    TASK_LOSSES,
+    Batch,
+    CopyRepeat,
+    CopyRepeatCurriculum,
+    DelayedTarget,
+    SequentialDigits,
+)
+
+__all__ = [
+    "BASE_METHODS",
+    "CRITIC_METHODS",
+    "LOSSES",
+    "TASK_LOSSES",
+    "Batch",
+    "CopyRepeat",
+    "CopyRepeatCurriculum",
+    "DelayedTarget",
+    "FrozenRollout",
+    "SequenceLearner",
+    "SequentialDigits",
+    "bce_loss",
+    "ce_loss",
+    "check_positive_flags",
+    "delayed_loss_problem",
+    "fit_critic",
+    "make_rnn",
+    "method_kwargs",
+    "mse_loss",
+    "parse_method",
+    "rollout_frozen",
+    "train",
+]
