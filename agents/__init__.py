@@ -2,25 +2,32 @@
 
 >>> from agents import RecurrentA2C, RecurrentPPO
 >>> model = RecurrentA2C("MlpRecurrentPolicy", "CartPole-v1", n_steps=8)  # doctest: +SKIP
->>> model = RecurrentPPO("MlpRecurrentPolicy", "CartPole-v1", n_epochs=10)  # doctest: +SKIP
+>>> model = RecurrentPPO("MlpLstmPolicy", "CartPole-v1", n_epochs=10)  # doctest: +SKIP
+
+Modules: :mod:`agents.config` (the options), :mod:`agents.on_policy` (the recurrent
+on-policy base), :mod:`agents.recurrent_a2c`, :mod:`agents.recurrent_ppo`,
+:mod:`agents.policy`, :mod:`agents.checkpoint` (the file format), :mod:`agents.probe`
+(``bpl/sg_cosine``), :mod:`agents.runs` (what ``scripts/train.py`` does).
 """
 
+from bpl.credit import CREDIT_MODES, NonFiniteError
+
+from .checkpoint import AGENTS, load_agent, read_checkpoint
+from .config import AgentConfig, PPOConfig
 from .env_util import make_env, resolve_env_id
-from .load import AGENTS, load_agent
-from .policy import RecurrentActorCriticPolicy, RecurrentState
-from .recurrent_a2c import (
-    CREDIT_MODES,
-    NonFiniteError,
-    RecurrentA2C,
-    gae_advantages,
-    read_checkpoint,
-)
+from .policy import MlpGruPolicy, MlpLstmPolicy, RecurrentActorCriticPolicy, RecurrentState
+from .recurrent_a2c import RecurrentA2C
 from .recurrent_ppo import RecurrentPPO
+from .window import gae_advantages
 
 __all__ = [
     "AGENTS",
     "CREDIT_MODES",
+    "AgentConfig",
+    "MlpGruPolicy",
+    "MlpLstmPolicy",
     "NonFiniteError",
+    "PPOConfig",
     "RecurrentA2C",
     "RecurrentPPO",
     "RecurrentActorCriticPolicy",

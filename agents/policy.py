@@ -59,7 +59,8 @@ class RecurrentActorCriticPolicy(BasePolicy):
     :param observation_space: observation space.
     :param action_space: action space.
     :param lr_schedule: learning-rate schedule (the optimizer starts at ``lr_schedule(1)``).
-    :param core: recurrent cell, ``"rnn"``, ``"gru"`` or ``"lstm"``.
+    :param core: recurrent cell, ``"rnn"``, ``"gru"`` (None: the default) or ``"lstm"``;
+        :class:`MlpGruPolicy` and :class:`MlpLstmPolicy` fix it.
     :param hidden_size: H, units in the cell.
     :param encoder_size: width of a tanh layer (orthogonal init, gain √2) between the
         observation and the core; 0 feeds the flattened observation directly. It lifts
@@ -90,7 +91,7 @@ class RecurrentActorCriticPolicy(BasePolicy):
         observation_space: spaces.Space,
         action_space: spaces.Space,
         lr_schedule: Schedule,
-        core: str = "gru",
+        core: str | None = None,
         hidden_size: int = 64,
         encoder_size: int = 64,
         head_size: int = 64,
@@ -103,6 +104,7 @@ class RecurrentActorCriticPolicy(BasePolicy):
         optimizer_kwargs: dict[str, Any] | None = None,
         normalize_images: bool = True,
     ) -> None:
+        core = policy_core(type(self), core)
         if optimizer_kwargs is None:
             optimizer_kwargs = {"eps": 1e-5} if optimizer_class is torch.optim.Adam else {}
         super().__init__(
@@ -137,27 +139,7 @@ class RecurrentActorCriticPolicy(BasePolicy):
             self.encoder = nn.Identity()
         self.core = make_cell(core, features_dim, hidden_size)
         self.gate_bias = float(gate_bias)
-        if chrono_max == "auto":
-            chrono_max = DEFAULT_CHRONO_MAX if core in ("gru", "lstm") else None
-        if chrono_max is not None:
-            if isinstance(chrono_max, bool) or not isinstance(chrono_max, int) or chrono_max < 2:
-                raise ValueError(f"chrono_max must be None or an integer >= 2, got {chrono_max!r}")
-            if core not in ("gru", "lstm"):
-                raise ValueError(f"chrono_max needs a gated core ('gru' or 'lstm'), got {core!r}")
-        self.chrono_max = chrono_max
-        if core in ("gru", "lstm"):  # GRU gates (r, u, n), LSTM (i, f, g, o): block 1
-            with torch.no_grad():
-                H = hidden_size
-                bias = self.core.bias_ih
-                if chrono_max is None:
-                    bias[H : 2 * H] = self.gate_bias
-                else:  # memory time scale 1 + x, x ~ U(1, chrono_max − 1)
-                    x = torch.empty(H, dtype=bias.dtype).uniform_(1.0, max(chrono_max - 1, 1))
-                    bias[H : 2 * H] = torch.log(x)
-                    if core == "lstm":
-                        bias[:H] = -torch.log(x)
-                        self.core.bias_hh[:H] = 0.0
-                self.core.bias_hh[H : 2 * H] = 0.0
+        self.chrono_max = self._init_gates(core, hidden_size, chrono_max)
         if isinstance(head_size, bool) or not isinstance(head_size, int) or head_size < 0:
             raise ValueError(f"head_size must be an integer >= 0, got {head_size!r}")
         self.head_size = head_size
@@ -178,6 +160,32 @@ class RecurrentActorCriticPolicy(BasePolicy):
             nn.init.orthogonal_(self.value_net.weight, gain=1.0)
             nn.init.zeros_(self.value_net.bias)
         self.optimizer = optimizer_class(self.parameters(), lr=lr_schedule(1), **optimizer_kwargs)
+
+    def _init_gates(self, core: str, hidden_size: int, chrono_max: int | str | None):
+        """Set the GRU update-gate / LSTM forget-gate biases (chrono or ``gate_bias``);
+        return the checked ``chrono_max``."""
+        if chrono_max == "auto":
+            chrono_max = DEFAULT_CHRONO_MAX if core in ("gru", "lstm") else None
+        if chrono_max is not None:
+            if isinstance(chrono_max, bool) or not isinstance(chrono_max, int) or chrono_max < 2:
+                raise ValueError(f"chrono_max must be None or an integer >= 2, got {chrono_max!r}")
+            if core not in ("gru", "lstm"):
+                raise ValueError(f"chrono_max needs a gated core ('gru' or 'lstm'), got {core!r}")
+        if core not in ("gru", "lstm"):
+            return chrono_max
+        with torch.no_grad():  # GRU gates (r, u, n), LSTM (i, f, g, o): block 1
+            H = hidden_size
+            bias = self.core.bias_ih
+            if chrono_max is None:
+                bias[H : 2 * H] = self.gate_bias
+            else:  # memory time scale 1 + x, x ~ U(1, chrono_max − 1)
+                x = torch.empty(H, dtype=bias.dtype).uniform_(1.0, max(chrono_max - 1, 1))
+                bias[H : 2 * H] = torch.log(x)
+                if core == "lstm":
+                    bias[:H] = -torch.log(x)
+                    self.core.bias_hh[:H] = 0.0
+            self.core.bias_hh[H : 2 * H] = 0.0
+        return chrono_max
 
     @staticmethod
     def _head(hidden_size: int, head_size: int) -> nn.Module:
@@ -235,6 +243,14 @@ class RecurrentActorCriticPolicy(BasePolicy):
             z, jac = self.core.jacobian(x, z_prev)
             return RecurrentState(z), jac
         return RecurrentState(self.core(x, z_prev)), None
+
+    @torch.no_grad()
+    def value_after(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """V after one more core step from states z (N, |z|) on observations (N, ·): the
+        value of a truncated episode's terminal observation, (N,)."""
+        nothing = torch.zeros(z.shape[0], dtype=z.dtype, device=z.device)
+        state, _ = self.step_core(obs, RecurrentState(z), nothing)
+        return self.value(state.z)
 
     @torch.no_grad()
     def update_obs_stats(self, obs: torch.Tensor) -> None:
@@ -331,3 +347,58 @@ class RecurrentActorCriticPolicy(BasePolicy):
         if not vectorized:
             actions = actions.squeeze(axis=0)
         return actions, new_state.z.cpu().numpy()
+
+
+class MlpGruPolicy(RecurrentActorCriticPolicy):
+    """:class:`RecurrentActorCriticPolicy` with a GRU core."""
+
+    CORE = "gru"
+
+
+class MlpLstmPolicy(RecurrentActorCriticPolicy):
+    """:class:`RecurrentActorCriticPolicy` with an LSTM core (as sb3-contrib's
+    ``MlpLstmPolicy``; the state z = [h; c])."""
+
+    CORE = "lstm"
+
+
+#: Policy names the agents accept: ``MlpRecurrentPolicy`` takes the agent's ``core``.
+POLICY_ALIASES: dict[str, type[RecurrentActorCriticPolicy]] = {
+    "MlpRecurrentPolicy": RecurrentActorCriticPolicy,
+    "MlpGruPolicy": MlpGruPolicy,
+    "MlpLstmPolicy": MlpLstmPolicy,
+}
+
+
+def policy_core(policy_class: type, core: str | None) -> str:
+    """The core for ``policy_class`` given the agent's ``core`` argument (None: not given).
+
+    :raises ValueError: the policy fixes its core and ``core`` names another one.
+    """
+    fixed = getattr(policy_class, "CORE", None)
+    if fixed is None:
+        return "gru" if core is None else core
+    if core is not None and core != fixed:
+        raise ValueError(
+            f"{policy_class.__name__} has a {fixed!r} core, but core={core!r} was given: "
+            f"pass one of them, or MlpRecurrentPolicy with core={core!r}"
+        )
+    return fixed
+
+
+def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:
+    """Raise ValueError for spaces the policy does not support (or unbounded Box actions)."""
+    if not isinstance(observation_space, SUPPORTED_OBSERVATION_SPACES):
+        raise ValueError(
+            f"observation space {observation_space} is not supported; allowed: "
+            + ", ".join(s.__name__ for s in SUPPORTED_OBSERVATION_SPACES)
+        )
+    if not isinstance(action_space, SUPPORTED_ACTION_SPACES):
+        raise ValueError(
+            f"action space {action_space} is not supported; allowed: "
+            + ", ".join(s.__name__ for s in SUPPORTED_ACTION_SPACES)
+        )
+    if isinstance(action_space, spaces.Box) and not np.all(
+        np.isfinite(action_space.low) & np.isfinite(action_space.high)
+    ):
+        raise ValueError(f"Box action space must have finite bounds, got {action_space}")

@@ -1,75 +1,63 @@
-"""Recurrent PPO whose core learns by BP(λ), DNI, TBPTT or BPTT: RecurrentA2C's windows,
-with several clipped-surrogate passes over each window instead of one A2C step.
+"""Recurrent PPO on the same windows and credit modes: several clipped-surrogate passes
+over each window instead of one A2C step.
 
-Everything but the update is :class:`~agents.RecurrentA2C`'s: windows of ``n_steps`` per
-environment, TBPTT within the window, β ĝ injected at its last state, the gradient critic
-learned by :class:`bpl.BPLambda` across windows. Per window (T steps × B envs):
+Per window (T steps × B envs):
 
 1. GAE advantages and returns from the values of the first pass (as PPO's rollout does);
 2. ``n_epochs`` passes, each re-running the core from the window's stored start state
-   and taking one Adam step on the whole window (one minibatch: the window is the
-   batch, as sb3-contrib's RecurrentPPO with ``batch_size = n_steps × n_envs``), with
-   the clipped surrogate −mean min(ρ Â, clip(ρ, 1 ± ε) Â), ρ = π(a|z) / π_old(a|z);
+   and taking one step on the whole window (one minibatch, as sb3-contrib's
+   RecurrentPPO with ``batch_size = n_steps × n_envs``), with the clipped surrogate
+   −mean min(ρ Â, clip(ρ, 1 ± ε) Â), ρ = π(a|z) / π_old(a|z); with ``target_kl``, the
+   passes stop once the KL estimate exceeds 1.5 × ``target_kl`` (SB3's rule);
 3. the gradient critic learns once, from the first pass (ρ = 1 there, so its immediate
    gradients are A2C's), and the same β ĝ is injected in every pass.
-
-Memory stays bounded by the window, as for RecurrentA2C; the cost per window is about
-``n_epochs`` TBPTT passes plus one BP(λ) trace update.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import ClassVar
 
 import torch
 
-from .recurrent_a2c import RecurrentA2C, _check_int, _check_nonneg
+from .config import PPOConfig
+from .on_policy import Pass, RecurrentOnPolicyAlgorithm
+from .window import Window
 
 
-class RecurrentPPO(RecurrentA2C):
-    """Recurrent PPO (clipped surrogate, several passes per window) on RecurrentA2C's
-    recurrent core and credit modes.
+class RecurrentPPO(RecurrentOnPolicyAlgorithm):
+    """Recurrent PPO (clipped surrogate, several passes per window) on the recurrent core
+    and credit modes of :class:`~agents.RecurrentA2C`.
 
     Not sb3-contrib's ``RecurrentPPO`` (an LSTM trained by BPTT over stored sequences):
-    this one keeps RecurrentA2C's online windows and gradient critic.
+    this one keeps the online windows and the gradient critic.
 
-    :param policy: ``"MlpRecurrentPolicy"`` or a policy class.
-    :param env: Gymnasium env, registered id or VecEnv.
-    :param credit: ``"bp_lambda"``, ``"dni"``, ``"tbptt"`` or ``"bptt"``.
-    :param n_epochs: gradient passes over each window (≥ 1; 1 with ``clip_range`` large is
-        A2C's step).
-    :param clip_range: ε of the clipped surrogate, > 0.
-    :param target_kl: stop a window's passes early when the KL estimate exceeds
-        1.5 × this (SB3's rule); None: never.
-    :param normalize_advantage: standardise the advantages per window (PPO's default).
-    :param kwargs: every other argument of :class:`~agents.RecurrentA2C`, same defaults.
+    Options: :class:`agents.config.PPOConfig` — RecurrentA2C's (same defaults, except
+    ``normalize_advantage=True``) plus ``n_epochs`` (passes per window, ≥ 1),
+    ``clip_range`` (ε > 0) and ``target_kl`` (None: never stop early). Other arguments as
+    :class:`~agents.RecurrentA2C`.
     """
 
-    def __init__(
-        self,
-        policy: Any,
-        env: Any,
-        credit: str = "bp_lambda",
-        n_epochs: int = 10,
-        clip_range: float = 0.2,
-        target_kl: float | None = None,
-        normalize_advantage: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        self.n_epochs = _check_int("n_epochs", n_epochs, 1)
-        self.clip_range = _check_nonneg("clip_range", clip_range, positive=True)
-        if target_kl is not None:
-            target_kl = _check_nonneg("target_kl", target_kl, positive=True)
-        self.target_kl = target_kl
-        super().__init__(
-            policy, env, credit=credit, normalize_advantage=normalize_advantage, **kwargs
-        )
+    config_class: ClassVar[type[PPOConfig]] = PPOConfig
+    n_epochs: int
+    clip_range: float
+    target_kl: float | None
 
-    def learn(
-        self, total_timesteps: int, *args: Any, tb_log_name: str = "RecurrentPPO", **kwargs: Any
-    ) -> RecurrentPPO:
-        """As :meth:`RecurrentA2C.learn`; the TensorBoard run is named RecurrentPPO."""
-        return super().learn(total_timesteps, *args, tb_log_name=tb_log_name, **kwargs)
+    def _update(self, window: Window, seq: tuple) -> Pass:
+        """``n_epochs`` clipped-surrogate passes; the critic learns in the first."""
+        for epoch in range(self.n_epochs):
+            first = epoch == 0
+            p = self._forward(window, seq, jacobian=first)
+            if first:
+                tg = self._targets(window, p)
+            elif self.target_kl is not None:
+                approx_kl = self._approx_kl(p.log_prob.detach(), tg.old_log_prob)
+                if approx_kl > 1.5 * self.target_kl:
+                    self.logger.record_mean("train/approx_kl", approx_kl)
+                    break  # early stop: the policy moved too far from the one that acted
+            policy_loss = self._policy_loss(tg.advantages, p.log_prob, tg.old_log_prob)
+            self._gradient_step(window, p, tg, policy_loss, learn_credit=first)
+            self._log_pass(p.log_prob.detach(), tg.old_log_prob)
+        return p
 
     def _policy_loss(
         self, adv: torch.Tensor, log_prob: torch.Tensor, old_log_prob: torch.Tensor
@@ -79,19 +67,18 @@ class RecurrentPPO(RecurrentA2C):
         clipped = torch.clamp(ratio, 1.0 - self.clip_range, 1.0 + self.clip_range)
         return -torch.min(ratio * adv, clipped * adv).mean()
 
-    def _log_epoch(self, log_prob: torch.Tensor, old_log_prob: torch.Tensor) -> None:
+    @staticmethod
+    def _approx_kl(log_prob: torch.Tensor, old_log_prob: torch.Tensor) -> float:
+        """SB3 PPO's estimator of KL(old ‖ new)."""
         log_ratio = log_prob - old_log_prob
-        ratio = log_ratio.exp()
+        return ((log_ratio.exp() - 1) - log_ratio).mean().item()
+
+    def _log_pass(self, log_prob: torch.Tensor, old_log_prob: torch.Tensor) -> None:
+        ratio = (log_prob - old_log_prob).exp()
         log = self.logger.record_mean
         log("train/clip_fraction", ((ratio - 1).abs() > self.clip_range).float().mean().item())
-        log("train/approx_kl", ((ratio - 1) - log_ratio).mean().item())
+        log("train/approx_kl", self._approx_kl(log_prob, old_log_prob))
         self.logger.record("train/clip_range", self.clip_range)
-
-    def get_config(self) -> dict[str, Any]:
-        """RecurrentA2C's hyperparameters plus ``n_epochs``, ``clip_range``, ``target_kl``."""
-        config = super().get_config()
-        config.update(n_epochs=self.n_epochs, clip_range=self.clip_range, target_kl=self.target_kl)
-        return config
 
 
 __all__ = ["RecurrentPPO"]

@@ -17,7 +17,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from agents import CREDIT_MODES, NonFiniteError, RecurrentA2C, gae_advantages, make_env
-from agents.recurrent_a2c import _write_zip, read_checkpoint
+from agents.checkpoint import _write_zip, read_checkpoint
 
 from .helpers import CueEnv, NaNEnv, cue_venv, rollout_actions
 
@@ -49,7 +49,7 @@ def test_learn_save_load_predict_round_trip(tmp_path, credit, core):
         sd_a, sd_b = model.gradient_critic.state_dict(), loaded.gradient_critic.state_dict()
         for k in sd_a:
             torch.testing.assert_close(sd_a[k], sd_b[k])
-        opt = loaded.sg_optimizer.state_dict()["state"]
+        opt = loaded.credit_engine.optimizer.state_dict()["state"]
         assert opt, "the gradient critic's optimizer state must be saved"
     loaded.learn(32, reset_num_timesteps=False)  # training continues after loading
     assert loaded.num_timesteps == 96
@@ -195,7 +195,7 @@ def test_zero_beta_bp_lambda_equals_tbptt_and_injection_changes_updates():
 def test_bptt_history_is_trimmed_to_live_episodes():
     model = small(cue_venv(length=5), "bptt", n_steps=2)
     model.learn(80)
-    assert len(model._history["obs"]) <= 5 + 2
+    assert len(model._history.obs) <= 5 + 2
 
 
 # ---------------------------------------------------------------- bad input
@@ -354,16 +354,16 @@ def test_checkpoint_from_another_configuration(tmp_path):
 @pytest.mark.parametrize("credit", ["bp_lambda", "dni"])
 def test_critic_input_normalisation_is_learned_saved_and_used(tmp_path, credit):
     model = small(cue_venv(), credit)
-    assert model.sg_normalize_input and model.sg_input_norm is not None
+    assert model.sg_normalize_input and model.credit_engine.normalizer is not None
     model.learn(32)
-    norm = model.sg_input_norm
+    norm = model.credit_engine.normalizer
     assert float(norm.count) == 32 and bool((norm.var > 0).all())
     model.save(tmp_path / "m.zip")
     loaded = RecurrentA2C.load(tmp_path / "m.zip")
     for key, value in norm.state_dict().items():
-        torch.testing.assert_close(loaded.sg_input_norm.state_dict()[key], value)
+        torch.testing.assert_close(loaded.credit_engine.normalizer.state_dict()[key], value)
     raw = small(cue_venv(), credit, sg_normalize_input=False)
-    assert raw.sg_input_norm is None
+    assert raw.credit_engine.normalizer is None
     raw.learn(32)
 
 
@@ -371,11 +371,11 @@ def test_critic_sees_standardised_states():
     """The first window sets the statistics exactly, so the states BP(λ) gets over that
     window have mean 0 and variance 1 per unit (units that never moved excepted)."""
     model = small(cue_venv(), "bp_lambda", n_steps=8)
-    seen, step = [], model.bp_lambda.step
-    model.bp_lambda.step = lambda z, *rest: (seen.append(z), step(z, *rest))[1]
+    seen, step = [], model.credit_engine.bp_lambda.step
+    model.credit_engine.bp_lambda.step = lambda z, *rest: (seen.append(z), step(z, *rest))[1]
     model.learn(16)  # one window of 8 steps × 2 envs
     zs = torch.cat(seen)
-    moving = model.sg_input_norm.var > 1e-5
+    moving = model.credit_engine.normalizer.var > 1e-5
     assert zs.shape[0] == 16 and bool(moving.any())
     n = int(moving.sum())
     torch.testing.assert_close(zs.mean(0)[moving], torch.zeros(n), atol=1e-5, rtol=0)
@@ -389,7 +389,7 @@ def test_dni_critic_sees_standardised_states():
     seen = []
     model.gradient_critic.register_forward_hook(lambda mod, args, out: seen.append(args[0]))
     model.learn(16)
-    norm = model.sg_input_norm
+    norm = model.credit_engine.normalizer
     # the regression's input is the state before the window (zero here), standardised
     torch.testing.assert_close(seen[-1], norm.transform(torch.zeros_like(model._state.z))[0])
     assert float(norm.count) == 16
@@ -405,7 +405,7 @@ def test_checkpoint_from_before_input_normalisation_loads_without_it(tmp_path):
     with open(tmp_path / "old.zip", "wb") as f:
         _write_zip(f, meta, buf.getvalue())
     loaded = RecurrentA2C.load(tmp_path / "old.zip")
-    assert loaded.sg_normalize_input is False and loaded.sg_input_norm is None
+    assert loaded.sg_normalize_input is False and loaded.credit_engine.normalizer is None
 
 
 def test_save_is_atomic(tmp_path, monkeypatch):
@@ -451,8 +451,9 @@ def test_reward_statistics_are_saved_and_required(tmp_path):
     model.save(tmp_path / "m.zip")
     loaded = RecurrentA2C.load(tmp_path / "m.zip", env=cue_venv())
     assert loaded.normalize_reward is True
-    np.testing.assert_array_equal(loaded._ret_rms, model._ret_rms)
-    assert model._ret_rms[2] > 64 - 1  # every step's returns were folded in
+    for stat in ("mean", "var", "count"):
+        assert getattr(loaded.reward_rms, stat) == getattr(model.reward_rms, stat)
+    assert model.reward_rms.count > 64 - 1  # every step's returns were folded in
     meta, tensors = read_checkpoint(tmp_path / "m.zip")
     del tensors["reward_rms"]
     buf = io.BytesIO()

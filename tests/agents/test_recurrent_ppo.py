@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from agents import CREDIT_MODES, RecurrentA2C, RecurrentPPO, load_agent
-from agents.recurrent_a2c import _write_zip, read_checkpoint
+from agents.checkpoint import _write_zip, read_checkpoint
 
 from .helpers import cue_venv, rollout_actions
 
@@ -64,7 +64,7 @@ def test_passes_per_window_and_critic_learns_once_per_window():
     model = small_ppo(cue_venv(length=9), "bp_lambda", n_epochs=3)
     model.learn(64)  # 2 envs × 4 steps per window → 8 windows
     assert model._n_updates == 8 * 3
-    steps = [s["step"] for s in model.sg_optimizer.state_dict()["state"].values()]
+    steps = [s["step"] for s in model.credit_engine.optimizer.state_dict()["state"].values()]
     assert steps and all(float(s) == 8 for s in steps), steps
     # the passes after the first move the policy: later windows see ratios ≠ 1
     model.n_epochs = 1
