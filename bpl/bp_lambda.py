@@ -113,6 +113,13 @@ class BPLambda:
         """|θ| covered by the trace."""
         return sum(p.numel() for p in self.params)
 
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes held between steps: the trace, its scratch buffer and the pending ĝ_{t−1}
+        (0 before :meth:`reset`)."""
+        held = (self.trace, self._scratch, self._sg_prev, self._pending)
+        return sum(t.numel() * t.element_size() for t in held if t is not None)
+
     def trace_shape(self, batch_size: int) -> tuple[int, ...]:
         """Shape of E for ``batch_size`` rows."""
         H = self.state_size

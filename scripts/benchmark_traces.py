@@ -24,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 import bpl
+from agents.cli import set_threads
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -87,14 +88,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=6.0,
         help="skip (H, B) whose trace exceeds this many GB (default 6)",
     )
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: $OMP_NUM_THREADS, else 1)",
+    )
     p.add_argument(
         "--json",
         type=Path,
         default=Path("results/benchmark_traces.json"),
         help="where to write the results (default results/benchmark_traces.json)",
     )
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        p.error(f"--threads must be >= 1, got {args.threads}")
+    return args
 
 
 def _sync(device: torch.device) -> None:
@@ -118,8 +127,8 @@ def _best_time(fn, repeats: int, device: torch.device) -> float:
 def time_step(H: int, B: int, dtype: torch.dtype, device: torch.device, repeats: int) -> dict:
     """Best seconds of BPLambda.step and of the bare bmm of the same shape."""
     g = torch.Generator(device=device).manual_seed(0)
-    synth = bpl.SyntheticGradient(H, dtype=dtype, device=device)
-    learner = bpl.BPLambda(synth, gamma=0.9, lam=1.0, check_inputs=True)
+    critic = bpl.SyntheticGradient(H, dtype=dtype, device=device)
+    learner = bpl.BPLambda(critic, gamma=0.9, lam=1.0, check_inputs=True)
     learner.reset(B)
     # Contracting Jacobians keep the trace bounded over many repeats.
     jac = 0.9 * torch.randn(B, H, H, generator=g, dtype=dtype, device=device) / H**0.5
@@ -178,22 +187,18 @@ def bptt_saved_bytes(cell: bpl.RecurrentCell, T: int, B: int) -> int:
 
 def bp_lambda_bytes(cell: bpl.RecurrentCell, B: int) -> int:
     """Bytes BP(λ) keeps to learn online with k = 1: trace, scratch, state, ĝ, J."""
-    synth = bpl.SyntheticGradient(
+    critic = bpl.SyntheticGradient(
         cell.state_size, dtype=cell.weight_hh.dtype, device=cell.weight_hh.device
     )
-    learner = bpl.BPLambda(synth)
+    learner = bpl.BPLambda(critic)
     learner.reset(B)
-    tensors = [learner.trace, learner._scratch, learner._sg_prev]
     per_step = 3 * B * cell.state_size + B * cell.state_size**2  # z, l, ĝ and J
-    return (
-        sum(t.numel() * t.element_size() for t in tensors) + per_step * learner.trace.element_size()
-    )
+    return learner.memory_bytes + per_step * learner.trace.element_size()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     device = torch.device(args.device)
     dtype = DTYPES[args.dtype]
     size = torch.tensor([], dtype=dtype).element_size()

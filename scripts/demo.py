@@ -5,8 +5,8 @@ gradient critic ĝ(z_t) must predict, at every earlier state, the gradient that 
 will send back. For λ ∈ {1, 0} the script trains ĝ by accumulate BP(λ), online, and
 prints the mean cosine between ĝ_t and the exact BPTT future gradient G_t as it learns.
 
-    python scripts/demo.py                 # about a minute on 2 CPU cores
-    python scripts/demo.py --delay 40 --hidden-size 32 --lams 1 0.5 0
+    python scripts/demo.py                 # about 8 s on one CPU thread (2 × 300 passes)
+    python scripts/demo.py --delay 40 --hidden-size 32 --sg-lambda 1 0.5 0
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import torch
 from tqdm import tqdm
 
 import bpl
-from bpl.frozen import delayed_loss_problem, fit_critic
+from agents.cli import add_renamed_flags, set_threads
+from bpl.experiments import delayed_loss_problem, fit_critic, parse_hidden_sizes
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -28,42 +29,63 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--delay", type=int, default=20, help="steps from cue to loss (default 20)")
     p.add_argument("--gain", type=float, default=1.0, help="scale of the RNN's W_hh (default 1)")
     p.add_argument(
-        "--critic-hidden",
-        type=int,
-        nargs="*",
-        default=[32],
-        help="hidden layer sizes of the gradient critic; none for linear (default 32)",
+        "--sg-hidden-sizes",
+        default="32",
+        help="hidden layer sizes of the gradient critic, e.g. 32 or 64,32; '' for a linear "
+        "critic (default 32)",
     )
     p.add_argument(
-        "--lams", type=float, nargs="+", default=[1.0, 0.0], help="λ values (default 1 0)"
+        "--sg-lambda",
+        type=float,
+        nargs="+",
+        default=[1.0, 0.0],
+        help="BP(λ)'s trace decay λ, one run per value (default 1 0)",
     )
     p.add_argument("--iterations", type=int, default=300, help="passes over the task (default 300)")
-    p.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate (default 1e-2)")
+    p.add_argument(
+        "--sg-learning-rate",
+        type=float,
+        default=1e-2,
+        help="the critic's Adam learning rate (default 1e-2)",
+    )
     p.add_argument("--seed", type=int, default=1, help="seed of the task and critic (default 1)")
     p.add_argument("--json", type=Path, default=None, help="also write the curves to this file")
-    return p.parse_args(argv)
+    add_renamed_flags(
+        p,
+        {
+            "--critic-hidden": "--sg-hidden-sizes",
+            "--lams": "--sg-lambda",
+            "--lr": "--sg-learning-rate",
+        },
+    )
+    args = p.parse_args(argv)
+    try:
+        args.sg_hidden_sizes = parse_hidden_sizes(args.sg_hidden_sizes)
+    except ValueError as err:
+        p.error(str(err))
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    torch.set_num_threads(1)  # small problem: threads only add overhead
+    set_threads()  # small problem: one thread ($OMP_NUM_THREADS if set)
     rollout = delayed_loss_problem(
         hidden_size=args.hidden_size, delay=args.delay, gain=args.gain, seed=args.seed
     )
-    shape = tuple(args.critic_hidden) or "linear"
+    shape = args.sg_hidden_sizes or "linear"
     print(
         f"tanh RNN H={args.hidden_size}, loss only at the last of {args.delay} steps; "
         f"gradient critic hidden layers: {shape}"
     )
     curves: dict[str, list[float]] = {}
     report_every = max(1, args.iterations // 6)
-    for lam in args.lams:
+    for lam in args.sg_lambda:
         torch.manual_seed(args.seed)
-        synth = bpl.SyntheticGradient(
-            args.hidden_size, hidden_sizes=args.critic_hidden, activation="tanh"
+        critic = bpl.SyntheticGradient(
+            args.hidden_size, hidden_sizes=args.sg_hidden_sizes, activation="tanh"
         )
-        learner = bpl.BPLambda(synth, gamma=1.0, lam=lam)
-        opt = torch.optim.Adam(synth.parameters(), lr=args.lr)
+        learner = bpl.BPLambda(critic, gamma=1.0, lam=lam)
+        opt = torch.optim.Adam(critic.parameters(), lr=args.sg_learning_rate)
         bar = tqdm(total=args.iterations, desc=f"BP({lam:g})", leave=False)
         lines: list[str] = []
 

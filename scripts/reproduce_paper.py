@@ -7,44 +7,50 @@ Synthetic Gradients", with bpl's sequence learner, on CPU.
 Writes into ``--out`` (default ``runs/reproduce``): ``results.json`` (every number and the
 configuration), ``results.md`` (the tables) and one PNG per experiment:
 
-(a) frozen linear RNN, only the synthesiser learns: alignment vs training per λ and delay;
+(a) frozen linear RNN, only the gradient critic learns: alignment vs training per λ and delay;
 (b) delayed target with the RNN learning: final loss per method, window k and delay;
 (c) sequential digits (LSTM): test accuracy per method and k;
 (d) copy-repeat (LSTM, curriculum): level reached per method with the same number of batches;
 (e) peak memory and time per step vs sequence length, bptt vs bp_lambda.
 
-Layout: time-first (T, B, ·) everywhere, as in ``bpl.sequence``.
+Optional dependencies are checked before anything runs: without scikit-learn (the
+``digits`` extra) (c) is skipped unless ``--mnist`` is given; without matplotlib (the
+``plots`` extra) no figures are drawn. The other experiments run and write their results.
+
+Layout: time-first (T, B, ·) everywhere, as in ``bpl.experiments``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import statistics
-import sys
 import time
 import weakref
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import bpl  # noqa: E402
-from bpl.sequence import SequenceLearner  # noqa: E402
-from bpl.tasks import (  # noqa: E402
+import bpl
+from agents.cli import set_threads
+from bpl.experiments import (
     CopyRepeatCurriculum,
     DelayedTarget,
+    SequenceLearner,
     SequentialDigits,
+    make_rnn,
+    method_kwargs,
+    train,
 )
 
 # --------------------------------------------------------------------------- presets
 #: Sizes of every experiment. ``quick`` is a smoke test (< 1 min); ``medium`` is what
-#: this repository's docs/reproducing.md reports; ``full`` is larger (more seeds,
-#: longer training), for a machine with time to spare.
+#: docs/results/paper_*.md report; ``full`` is larger (more seeds, longer training).
+#: ``sg_max_grad_norm`` None: the critic's update is not clipped (clipped at the
+#: network's norm 1 it held its alignment down in (b) and its predictions grew without
+#: bound in (c), docs/results/paper_b_delayed_target.md, paper_c_digits.md).
 PRESETS: dict[str, dict] = {
     "quick": {
         "a": {"delays": [10, 20], "lams": [0.0, 1.0], "batches": 20, "seeds": 1, "hidden": []},
@@ -54,7 +60,7 @@ PRESETS: dict[str, dict] = {
             "batches": 5,
             "seeds": 1,
             "batch_size": 8,
-            "synth_max_grad_norm": None,
+            "sg_max_grad_norm": None,
         },
         "c": {
             "ks": [1, 2],
@@ -62,7 +68,7 @@ PRESETS: dict[str, dict] = {
             "seeds": 1,
             "hidden": 8,
             "batch_size": 16,
-            "synth_max_grad_norm": None,
+            "sg_max_grad_norm": None,
         },
         "d": {
             "ks": [2],
@@ -70,7 +76,7 @@ PRESETS: dict[str, dict] = {
             "seeds": 1,
             "hidden": 8,
             "batch_size": 8,
-            "synth_max_grad_norm": None,
+            "sg_max_grad_norm": None,
         },
         "e": {"lengths": [10, 20], "hidden": 16, "batch_size": 4},
     },
@@ -88,7 +94,7 @@ PRESETS: dict[str, dict] = {
             "batches": 60,
             "seeds": 4,
             "batch_size": 16,
-            "synth_max_grad_norm": None,
+            "sg_max_grad_norm": None,
         },
         "c": {
             "ks": [1, 2, 3, 5],
@@ -96,7 +102,7 @@ PRESETS: dict[str, dict] = {
             "seeds": 3,
             "hidden": 30,
             "batch_size": 32,
-            "synth_max_grad_norm": None,
+            "sg_max_grad_norm": None,
         },
         "d": {
             "ks": [1, 3],
@@ -104,8 +110,8 @@ PRESETS: dict[str, dict] = {
             "seeds": 2,
             "hidden": 16,
             "batch_size": 16,
-            "lr": 1e-2,
-            "synth_max_grad_norm": None,
+            "learning_rate": 1e-2,
+            "sg_max_grad_norm": None,
         },
         "e": {"lengths": [50, 100, 200, 400, 800], "hidden": 30, "batch_size": 16},
     },
@@ -123,7 +129,7 @@ PRESETS: dict[str, dict] = {
             "batches": 100,
             "seeds": 5,
             "batch_size": 16,
-            "synth_max_grad_norm": None,
+            "sg_max_grad_norm": None,
         },
         "c": {
             "ks": [1, 2, 3, 5],
@@ -131,7 +137,7 @@ PRESETS: dict[str, dict] = {
             "seeds": 5,
             "hidden": 30,
             "batch_size": 32,
-            "synth_max_grad_norm": None,
+            "sg_max_grad_norm": None,
         },
         "d": {
             "ks": [1, 3],
@@ -139,8 +145,8 @@ PRESETS: dict[str, dict] = {
             "seeds": 3,
             "hidden": 32,
             "batch_size": 16,
-            "lr": 1e-2,
-            "synth_max_grad_norm": None,
+            "learning_rate": 1e-2,
+            "sg_max_grad_norm": None,
         },
         "e": {"lengths": [50, 100, 200, 400, 800, 1600], "hidden": 30, "batch_size": 16},
     },
@@ -154,53 +160,9 @@ def _median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
-def make_rnn(
-    input_size: int,
-    hidden_size: int,
-    seed: int,
-    nonlinearity: str = "linear",
-    radius: float = 1.0,
-) -> bpl.RNNCell:
-    """An RNN cell with W_hh = ``radius`` × a random orthogonal matrix and zero biases.
-
-    The paper's toy task uses a linear RNN. torch's default uniform init has spectral
-    radius ≈ 0.58, so the cue would be gone after ~20 steps; an orthogonal W_hh keeps it
-    (radius 1) or lets it fade at a known rate (radius < 1).
-    """
-    torch.manual_seed(seed)
-    cell = bpl.RNNCell(input_size, hidden_size, nonlinearity=nonlinearity)
-    with torch.no_grad():
-        q, _ = torch.linalg.qr(torch.randn(hidden_size, hidden_size))
-        cell.weight_hh.copy_(radius * q)
-        cell.bias_hh.zero_()
-        cell.bias_ih.zero_()
-    return cell
-
-
-def _train(learner: SequenceLearner, sample, cfg: dict) -> bool:
-    """Train on ``cfg["batches"]`` batches from ``sample()``; False if it diverged."""
-    for _ in range(cfg["batches"]):
-        try:
-            out = learner.train_batch(*sample())
-        except ValueError as err:  # a NaN/inf caught by bpl's input checks
-            if "NaN or inf" in str(err):
-                return False
-            raise
-        if not math.isfinite(out["loss"]):
-            return False
-    return True
-
-
-def _method_kwargs(method: str) -> dict:
-    """``"bp_lambda(0.5)"`` -> credit and λ."""
-    if method.startswith("bp_lambda"):
-        return {"credit": "bp_lambda", "lam": float(method[len("bp_lambda(") : -1])}
-    return {"credit": method}
-
-
 # --------------------------------------------------------------------------- (a)
 def experiment_alignment(cfg: dict, bar) -> dict:
-    """Frozen linear RNN (H = 30), only the synthesiser learns; alignment of l_t + ĝ_t with
+    """Frozen linear RNN (H = 30), only the gradient critic learns; alignment of l_t + ĝ_t with
     dL/dz_t over training, for each λ and delay (one fixed cue, batch of 1: every row of
     a batch would be the same sequence)."""
     H, points = 30, 10
@@ -221,11 +183,11 @@ def experiment_alignment(cfg: dict, bar) -> dict:
                 cell,
                 2,
                 credit="bp_lambda",
-                lam=lam,
-                gamma=1.0,
-                lr=0.0,
-                synth_lr=3e-3,
-                synth_hidden_sizes=hidden or (),
+                sg_lambda=lam,
+                sg_gamma=1.0,
+                learning_rate=0.0,
+                sg_learning_rate=3e-3,
+                sg_hidden_sizes=hidden or (),
             )
             every = max(1, cfg["batches"] // points)
             curve = []
@@ -254,9 +216,10 @@ def experiment_delayed(cfg: dict, bar) -> dict:
     """An RNN (H = 30; tanh, W_hh = 0.9 × orthogonal by default, see ``make_rnn``) learns
     the delayed target with 4 cues and 4 points on the circle, so that it must remember
     which cue it saw; final loss on a fresh batch after the same number of training
-    sequences (Adam, network lr 3e-4, synthesiser lr 1e-3, β = 1, γ = 1, the network's
-    update clipped at norm 1, the synthesiser's by ``synth_max_grad_norm``: None in every
-    preset, because clipping it at 1 held its alignment down, docs/reproducing.md)."""
+    sequences (Adam, network lr 3e-4, critic lr 1e-3, β = 1, γ = 1, the network's
+    update clipped at norm 1, the critic's by ``sg_max_grad_norm``: None in every
+    preset, because clipping it at 1 held its alignment down,
+    docs/results/paper_b_delayed_target.md)."""
     H = 30
     out: dict = {}
     runs = []
@@ -280,16 +243,16 @@ def experiment_delayed(cfg: dict, bar) -> dict:
                 cell,
                 2,
                 k=k or 1,
-                gamma=1.0,
-                beta=1.0,
-                lr=cfg.get("lr", 3e-4),
-                synth_lr=cfg.get("synth_lr", 1e-3),
+                sg_gamma=1.0,
+                sg_beta=1.0,
+                learning_rate=cfg.get("learning_rate", 3e-4),
+                sg_learning_rate=cfg.get("sg_learning_rate", 1e-3),
                 max_grad_norm=1.0,
-                synth_max_grad_norm=cfg.get("synth_max_grad_norm", "same"),
-                **_method_kwargs(method),
+                sg_max_grad_norm=cfg.get("sg_max_grad_norm"),
+                **method_kwargs(method),
             )
             gen = torch.Generator().manual_seed(1000 + seed)
-            if _train(learner, lambda g=gen, t=task: t.sample(cfg["batch_size"], g), cfg):
+            if train(learner, lambda g=gen, t=task: t.sample(cfg["batch_size"], g), cfg["batches"]):
                 test = task.sample(256, generator=10_000 + seed)
                 losses.append(learner.evaluate(*test)["loss"])
             else:
@@ -314,9 +277,9 @@ def experiment_delayed(cfg: dict, bar) -> dict:
 def experiment_digits(cfg: dict, bar, mnist: str | None) -> dict:
     """LSTM on sequential digits, row by row; test accuracy per method and k
     (γ = 0.9, λ = 1, β = 0.1 as in the paper; Adam, network lr 3e-3 clipped at norm 1,
-    synthesiser lr 1e-3 clipped by ``synth_max_grad_norm``: None in every preset —
+    critic lr 1e-3 clipped by ``sg_max_grad_norm``: None in every preset —
     clipped at 1, the critic's predictions of an H = 30 LSTM grew without bound,
-    docs/reproducing.md)."""
+    docs/results/paper_c_digits.md)."""
     task = SequentialDigits(mnist or "sklearn", rows=True, seed=0)
     test = task.test_set()
     out: dict = {}
@@ -335,16 +298,16 @@ def experiment_digits(cfg: dict, bar, mnist: str | None) -> dict:
                 10,
                 loss="ce",
                 k=k or 1,
-                gamma=0.9,
-                beta=0.1,
-                lr=3e-3,
-                synth_lr=1e-3,
+                sg_gamma=0.9,
+                sg_beta=0.1,
+                learning_rate=3e-3,
+                sg_learning_rate=1e-3,
                 max_grad_norm=1.0,
-                synth_max_grad_norm=cfg.get("synth_max_grad_norm", "same"),
-                **_method_kwargs(method),
+                sg_max_grad_norm=cfg.get("sg_max_grad_norm"),
+                **method_kwargs(method),
             )
             gen = torch.Generator().manual_seed(1000 + seed)
-            ok = _train(learner, lambda g=gen: task.sample(cfg["batch_size"], g), cfg)
+            ok = train(learner, lambda g=gen: task.sample(cfg["batch_size"], g), cfg["batches"])
             accs.append(learner.evaluate(*test)["accuracy"] if ok else 0.0)
             bar.update(1)
         out[f"{method}|{k}"] = {"method": method, "k": k, "accuracy": accs, "median": _median(accs)}
@@ -358,7 +321,7 @@ def experiment_digits(cfg: dict, bar, mnist: str | None) -> dict:
 # --------------------------------------------------------------------------- (d)
 def experiment_copy(cfg: dict, bar) -> dict:
     """LSTM on copy-repeat with the curriculum; level reached after the same number of
-    batches (γ = 0.9, λ = 1, β = 1; the synthesiser unclipped in every preset, as (b), (c))."""
+    batches (γ = 0.9, λ = 1, β = 1; the critic unclipped in every preset, as (b), (c))."""
     out: dict = {}
     runs = []
     for method in ["immediate", "tbptt", "dni", "bp_lambda(1)", "bptt"]:
@@ -376,13 +339,13 @@ def experiment_copy(cfg: dict, bar) -> dict:
                 cur.task().output_size,
                 loss="bce",
                 k=k or 1,
-                gamma=0.9,
-                beta=1.0,
-                lr=cfg.get("lr", 3e-3),
-                synth_lr=1e-3,
+                sg_gamma=0.9,
+                sg_beta=1.0,
+                learning_rate=cfg.get("learning_rate", 3e-3),
+                sg_learning_rate=1e-3,
                 max_grad_norm=1.0,
-                synth_max_grad_norm=cfg.get("synth_max_grad_norm", "same"),
-                **_method_kwargs(method),
+                sg_max_grad_norm=cfg.get("sg_max_grad_norm"),
+                **method_kwargs(method),
             )
             gen = torch.Generator().manual_seed(1000 + seed)
             for _ in range(cfg["batches"]):
@@ -444,7 +407,9 @@ def experiment_memory(cfg: dict, bar) -> dict:
             bar.set_description(f"(e) T={T} {method}")
             task = DelayedTarget(T, num_patterns=4, seed=0)
             cell = make_rnn(task.input_size, cfg["hidden"], 0)
-            learner = SequenceLearner(cell, 2, lr=1e-3, synth_lr=1e-3, **_method_kwargs(method))
+            learner = SequenceLearner(
+                cell, 2, learning_rate=1e-3, sg_learning_rate=1e-3, **method_kwargs(method)
+            )
             batch = task.sample(cfg["batch_size"], 0)
             learner.train_batch(*batch)  # warm-up (allocates the trace, optimizer state)
             meter = _SavedBytes()
@@ -498,6 +463,8 @@ def write_markdown(results: dict, path: Path) -> None:
         f"Total time: {results['seconds'] / 60:.1f} min, torch threads: "
         f"{results['threads']}. Medians over seeds."
     )
+    for note in results.get("skipped", []):
+        lines += ["", note + "."]
     if "a" in results:
         a = results["a"]
         lams = a["config"]["lams"]
@@ -568,15 +535,12 @@ def write_markdown(results: dict, path: Path) -> None:
 
 
 def write_figures(results: dict, out: Path) -> list[str]:
-    try:
-        import matplotlib
+    """One PNG per experiment in ``results`` (needs matplotlib); return the file names."""
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as err:
-        raise SystemExit(
-            "reproduce_paper.py draws its figures with matplotlib: pip install 'bplambda[plots]'"
-        ) from err
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     written = []
     if "a" in results:
         a = results["a"]
@@ -660,7 +624,8 @@ def write_figures(results: dict, out: Path) -> list[str]:
 
 
 def checks(results: dict) -> dict:
-    """The issue's "must hold" claims, evaluated on these results (None: not run)."""
+    """The paper's claims these results should bear out, each evaluated on them (an
+    experiment that did not run has no entry)."""
     out: dict = {}
     if "a" in results:
         fin = results["a"]["final"]
@@ -699,7 +664,27 @@ def checks(results: dict) -> dict:
     return out
 
 
-def main(argv: list[str] | None = None) -> dict:
+def optional_dependencies(only: set[str], mnist: str | None) -> tuple[set[str], bool, list[str]]:
+    """Check the optional dependencies before anything runs.
+
+    :return: the experiments of ``only`` that can run, whether figures can be drawn, and
+        one message per missing extra (what is left out and how to install it).
+    """
+    notes = []
+    if "c" in only and mnist is None and importlib.util.find_spec("sklearn") is None:
+        only = only - {"c"}
+        notes.append(
+            "(c) skipped: the 8×8 digits need scikit-learn: pip install 'bplambda[digits]' "
+            "(or give --mnist PATH)"
+        )
+    figures = importlib.util.find_spec("matplotlib") is not None
+    if not figures:
+        notes.append("no figures: drawing them needs matplotlib: pip install 'bplambda[plots]'")
+    return only, figures, notes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="toy sizes (same as --preset quick)")
     parser.add_argument(
@@ -712,8 +697,18 @@ def main(argv: list[str] | None = None) -> dict:
         default=None,
         help="local MNIST .npz (x_train, y_train, x_test, y_test) for (c); never downloaded",
     )
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: $OMP_NUM_THREADS, else 1)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.quick and args.preset not in (None, "quick"):
         parser.error("--quick conflicts with --preset " + args.preset)
@@ -722,16 +717,21 @@ def main(argv: list[str] | None = None) -> dict:
     bad = only - set("abcde")
     if bad:
         parser.error(f"--only takes letters from a,b,c,d,e, got {sorted(bad)}")
-    if args.threads < 1:
-        parser.error(f"--threads must be >= 1, got {args.threads}")
-    torch.set_num_threads(args.threads)
+    try:
+        threads = set_threads(args.threads)
+    except ValueError as err:
+        parser.error(f"--{err}")
+    only, figures, notes = optional_dependencies(only, args.mnist)
+    for note in notes:
+        print(note)
     preset = PRESETS[name]
     args.out.mkdir(parents=True, exist_ok=True)
 
     from tqdm.auto import tqdm
 
     t0 = time.time()
-    results: dict = {"preset": name, "threads": args.threads, "torch": torch.__version__}
+    results: dict = {"preset": name, "threads": threads, "torch": torch.__version__}
+    results["skipped"] = notes
     with tqdm(total=_count_runs(preset, only), disable=args.no_progress, unit="run") as bar:
         if "a" in only:
             results["a"] = experiment_alignment(preset["a"], bar)
@@ -747,10 +747,11 @@ def main(argv: list[str] | None = None) -> dict:
     results["checks"] = checks(results)
     (args.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
     write_markdown(results, args.out / "results.md")
-    results["figures"] = write_figures(results, args.out)
+    results["figures"] = write_figures(results, args.out) if figures else []
     print(
-        f"wrote {args.out}/results.json, results.md, {', '.join(results['figures'])} "
-        f"in {results['seconds']:.0f} s"
+        f"wrote {args.out}/results.json, results.md"
+        + "".join(f", {f}" for f in results["figures"])
+        + f" in {results['seconds']:.0f} s"
     )
     print(json.dumps(results["checks"], indent=1, default=str))
     return results

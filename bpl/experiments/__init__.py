@@ -8,7 +8,7 @@ tasks, the frozen-RNN critic fit, and what the experiment scripts share.
 * frozen — :func:`delayed_loss_problem`, :func:`rollout_frozen`, :func:`fit_critic`:
   the gradient critic of a fixed RNN, whose exact future gradient is known;
 * harness — named methods (:func:`parse_method`, :func:`method_kwargs`),
-  :func:`make_rnn` and the training loop :func:`train`.
+  :func:`make_rnn`, the training loop :func:`train` and the scripts' flag checks.
 """
 
 from .frozen import FrozenRollout, delayed_loss_problem, fit_critic, rollout_frozen
@@ -18,6 +18,7 @@ from .harness import (
     check_positive_flags,
     make_rnn,
     method_kwargs,
+    parse_hidden_sizes,
     parse_method,
     train,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "make_rnn",
     "method_kwargs",
     "mse_loss",
+    "parse_hidden_sizes",
     "parse_method",
     "rollout_frozen",
     "train",

@@ -102,6 +102,20 @@ def train(learner: SequenceLearner, sample: Callable[[], Batch], batches: int) -
     return True
 
 
+def parse_hidden_sizes(text: str, flag: str = "--sg-hidden-sizes") -> tuple[int, ...]:
+    """``"64,32"`` -> ``(64, 32)``; ``""`` -> ``()`` (a linear critic).
+
+    :raises ValueError: naming ``flag``, if ``text`` is not comma-separated integers >= 1.
+    """
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        sizes = (0,)
+    if any(size < 1 for size in sizes):
+        raise ValueError(f"{flag} must be comma-separated integers >= 1, got {text!r}")
+    return sizes
+
+
 def check_positive_flags(args: object, names: tuple[str, ...]) -> None:
     """Raise ValueError naming the first command-line flag of ``names`` (attributes of
     ``args``, an argparse namespace) whose value is below 1."""
@@ -116,6 +130,7 @@ __all__ = [
     "check_positive_flags",
     "make_rnn",
     "method_kwargs",
+    "parse_hidden_sizes",
     "parse_method",
     "train",
 ]

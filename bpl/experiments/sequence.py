@@ -99,7 +99,7 @@ class SequenceLearner:
         update (None: no clipping).
     :param sg_max_grad_norm: clip the critic's update to this norm (None: no clipping;
         ``"same"``: ``max_grad_norm``). Clipping it at 1 slowed and destabilised the
-        critic in the delayed-target probes (docs/reproducing.md).
+        critic in the delayed-target probes (docs/results/paper_b_delayed_target.md).
     :param gradient_critic: the critic to use (None: a new :class:`bpl.SyntheticGradient`
         with ``sg_hidden_sizes``); only for ``dni`` and ``bp_lambda``.
     :param sg_hidden_sizes: hidden layers of a new critic (() = linear).

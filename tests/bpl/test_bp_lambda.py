@@ -164,3 +164,11 @@ def test_parameter_jacobian_matches_torch_func(activation, hidden):
     sg, got = learner.sensitivities(z)
     torch.testing.assert_close(sg, critic(z))
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_memory_bytes_counts_what_is_held_between_steps():
+    learner = bpl.BPLambda(bpl.SyntheticGradient(4))
+    assert learner.memory_bytes == 0
+    learner.reset(3)
+    trace = learner.trace.numel() * learner.trace.element_size()
+    assert trace < learner.memory_bytes < 2 * trace + 4096

@@ -1,4 +1,4 @@
-"""scripts/probe_delayed.py: one cell of experiment (b), per method."""
+"""scripts/probes/probe_delayed.py: one cell of experiment (b), per method."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "probes"))
 
 import probe_delayed  # noqa: E402
+
+from bpl.experiments import parse_method  # noqa: E402
 
 
 def test_probe_reports_losses_and_alignments(capsys):
@@ -40,9 +42,10 @@ def test_probe_reports_losses_and_alignments(capsys):
 
 def test_table_output(capsys):
     probe_delayed.main(["--delay", "3", "--k", "1", "--batches", "1", "--seeds", "1",
-                        "--methods", "bptt", "--synth-hidden", "4"])  # fmt: skip
+                        "--methods", "bptt", "--sg-hidden-sizes", "4"])  # fmt: skip
     out = capsys.readouterr().out
     assert "| method | loss per seed | alignment per seed |" in out and "| bptt |" in out
+    assert "critic's update clip: unclipped" in out
 
 
 @pytest.mark.parametrize(
@@ -54,7 +57,7 @@ def test_table_output(capsys):
     ],
 )
 def test_parse_method(method, expect):
-    assert probe_delayed.parse_method(method) == expect
+    assert parse_method(method) == expect
 
 
 @pytest.mark.parametrize(
@@ -65,7 +68,12 @@ def test_parse_method(method, expect):
         (["--methods", "tbptt+std"], "+std needs a synthetic-gradient method"),
         (["--k", "0"], "--k must be >= 1"),
         (["--radius", "0"], "--radius must be > 0"),
-        (["--synth-hidden", "a"], "--synth-hidden must be comma-separated integers"),
+        (["--sg-hidden-sizes", "a"], "--sg-hidden-sizes must be comma-separated integers"),
+        (["--sg-max-grad-norm", "0"], "--sg-max-grad-norm must be > 0"),
+        (["--lr", "0"], "--lr was renamed: use --learning-rate"),
+        (["--synth-lr", "1e-3"], "--synth-lr was renamed: use --sg-learning-rate"),
+        (["--synth-hidden", "4"], "--synth-hidden was renamed: use --sg-hidden-sizes"),
+        (["--no-synth-clip"], "--no-synth-clip was renamed: use --sg-max-grad-norm"),
     ],
 )
 def test_bad_input_exits_with_a_message(argv, words, capsys):

@@ -1,4 +1,4 @@
-"""scripts/probe_digits.py: one run of experiment (c), watched while it trains."""
+"""scripts/probes/probe_digits.py: one run of experiment (c), watched while it trains."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "probes"))
 
 import probe_digits  # noqa: E402
 
@@ -17,7 +17,7 @@ import probe_digits  # noqa: E402
 def test_probe_reports_accuracy_alignment_and_norms(capsys):
     pytest.importorskip("sklearn")
     argv = ["--hidden", "4", "--batches", "3", "--every", "2", "--k", "2", "--json"]
-    rows = probe_digits.main(argv + ["--method", "bp_lambda(1)+std", "--synth-clip"])
+    rows = probe_digits.main(argv + ["--method", "bp_lambda(1)+std", "--sg-max-grad-norm", "1"])
     assert json.loads(capsys.readouterr().out) == rows
     assert [r["batch"] for r in rows] == [2, 3]  # every 2 batches and the last
     for r in rows:
@@ -33,7 +33,9 @@ def test_table_output(capsys):
     pytest.importorskip("sklearn")
     probe_digits.main(["--hidden", "4", "--batches", "1", "--method", "bptt"])
     out = capsys.readouterr().out
-    assert "| batch | test accuracy | alignment |" in out and "critic clipped: False" in out
+    assert (
+        "| batch | test accuracy | alignment |" in out and "critic's update clip: unclipped" in out
+    )
 
 
 @pytest.mark.parametrize(
@@ -42,7 +44,9 @@ def test_table_output(capsys):
         (["--k", "0"], "--k must be >= 1, got 0"),
         (["--every", "0"], "--every must be >= 1, got 0"),
         (["--seed", "-1"], "--seed must be >= 0, got -1"),
-        (["--beta", "-0.5"], "--beta must be >= 0, got -0.5"),
+        (["--sg-beta", "-0.5"], "--sg-beta must be >= 0, got -0.5"),
+        (["--beta", "0.5"], "--beta was renamed: use --sg-beta"),
+        (["--synth-clip"], "--synth-clip was renamed: use --sg-max-grad-norm 1"),
         (["--method", "rtrl"], "method must be one of"),
         (["--method", "bptt+std"], "+std needs a synthetic-gradient method"),
     ],
@@ -52,3 +56,11 @@ def test_bad_flags_exit_with_a_message(argv, message, capsys):
         probe_digits.main(argv)
     assert err.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_without_scikit_learn_it_exits_naming_the_extra(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    with pytest.raises(SystemExit) as err:
+        probe_digits.main(["--batches", "1"])
+    assert err.value.code == 2
+    assert "pip install 'bplambda[digits]'" in capsys.readouterr().err

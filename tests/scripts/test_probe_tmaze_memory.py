@@ -1,4 +1,4 @@
-"""scripts/probe_tmaze_memory.py: cue memory along the T-maze walk, and the critic's share."""
+"""scripts/probes/probe_tmaze_memory.py: cue memory along the T-maze walk, critic share."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import gymnasium
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "probes"))
 
 import probe_tmaze_memory as probe_script  # noqa: E402
 

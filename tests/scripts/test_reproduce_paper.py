@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ def test_quick_run_writes_json_markdown_and_figures(tmp_path):
     for name in results["figures"]:
         assert (tmp_path / name).stat().st_size > 1000
     assert len(results["figures"]) == 5
-    # every alignment is a cosine and the frozen-RNN run left the network untouched
+    # every alignment is a cosine
     for entry in data["a"]["final"].values():
         assert all(-1.0 <= v <= 1.0 for v in entry["alignment"])
     # BP(λ)'s memory does not grow with the sequence; BPTT's does
@@ -64,12 +65,12 @@ def test_presets_leave_the_critic_unclipped_and_experiments_pass_it_on(monkeypat
     script = _load()
     for name, preset in script.PRESETS.items():
         for exp in "bcd":
-            assert preset[exp]["synth_max_grad_norm"] is None, (name, exp)
+            assert preset[exp]["sg_max_grad_norm"] is None, (name, exp)
     seen = []
 
     class Recording(script.SequenceLearner):
         def __init__(self, *args, **kwargs):
-            seen.append(kwargs["synth_max_grad_norm"])
+            seen.append(kwargs["sg_max_grad_norm"])
             super().__init__(*args, **kwargs)
 
     monkeypatch.setattr(script, "SequenceLearner", Recording)
@@ -84,10 +85,37 @@ def test_presets_leave_the_critic_unclipped_and_experiments_pass_it_on(monkeypat
     cfg = {"ks": [1], "batches": 1, "seeds": 1, "hidden": 4, "batch_size": 2}
     for value in (None, 0.5):
         seen.clear()
-        script.experiment_copy({**cfg, "synth_max_grad_norm": value}, Bar())
-        script.experiment_delayed({**cfg, "delays": [3], "synth_max_grad_norm": value}, Bar())
+        script.experiment_copy({**cfg, "sg_max_grad_norm": value}, Bar())
+        script.experiment_delayed({**cfg, "delays": [3], "sg_max_grad_norm": value}, Bar())
         assert seen and all(v == value for v in seen), (value, seen)
     pytest.importorskip("sklearn")
     seen.clear()
-    script.experiment_digits({**cfg, "synth_max_grad_norm": None}, Bar(), None)
+    script.experiment_digits({**cfg, "sg_max_grad_norm": None}, Bar(), None)
     assert seen and all(v is None for v in seen)
+
+
+def test_without_scikit_learn_digits_are_skipped_and_the_rest_runs(tmp_path, monkeypatch, capsys):
+    """The optional dependencies are checked before anything runs: without scikit-learn
+    (c) is left out with a message naming the extra, and the others write their results."""
+    script = _load()
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # `import sklearn` fails
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    results = script.main(["--quick", "--only", "c,e", "--out", str(tmp_path), "--no-progress"])
+    out = capsys.readouterr().out
+    assert out.index("pip install 'bplambda[digits]'") < out.index("wrote")
+    assert "pip install 'bplambda[plots]'" in out
+    assert "c" not in results and "e" in results and results["figures"] == []
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert "e" in data and "c" not in data
+    assert any("bplambda[digits]" in note for note in data["skipped"])
+    assert "bplambda[digits]" in (tmp_path / "results.md").read_text()
+
+
+def test_threads_flag(tmp_path):
+    script = _load()
+    with pytest.raises(SystemExit):
+        script.main(["--quick", "--only", "e", "--threads", "0", "--out", str(tmp_path)])
+    results = script.main(
+        ["--quick", "--only", "e", "--threads", "1", "--out", str(tmp_path), "--no-progress"]
+    )
+    assert results["threads"] == 1

@@ -16,7 +16,7 @@ agent turns) and prints, at a few steps t:
 
 and the action probabilities at the junction for each cue.
 
-    python scripts/probe_tmaze_memory.py runs/<run>/final.zip --corridor-length 50
+    python scripts/probes/probe_tmaze_memory.py runs/<run>/final.zip --corridor-length 50
 """
 
 from __future__ import annotations
@@ -29,14 +29,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-if __package__ in (None, ""):  # `python scripts/probe_tmaze_memory.py` from the repository root
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import envs  # noqa: F401,E402  (registers bpl/*)
-from agents import RecurrentA2C  # noqa: E402
-from agents.policy import RecurrentState  # noqa: E402
-from bpl.alignment import cosine_similarity  # noqa: E402
-from envs.tmaze import TMazeEnv  # noqa: E402
+import envs  # noqa: F401  (registers bpl/*)
+from agents import RecurrentA2C, RecurrentState
+from bpl import cosine_similarity
+from envs.tmaze import TMazeEnv
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,26 +74,15 @@ def probe(model: RecurrentA2C, length: int) -> dict:
         logits = dist.logits[0]
         grads = torch.autograd.grad(logits[TMazeEnv.UP] - logits[TMazeEnv.DOWN], zs)
         v.append(grads)
-    critic = model.gradient_critic
-    sigma = 1.0
-    if critic is not None and model._sg_scale_sq is not None:
-        sigma = float(model._sg_scale_sq.sqrt())
-    norm = model.sg_input_norm
-
-    def predict(z: torch.Tensor) -> torch.Tensor:  # ĝ(z) in z's coordinates (before × σ)
-        if norm is None:
-            return critic(z)
-        return norm.to_gradient(critic(norm.transform(z)[0]))
-
+    engine = model.credit_engine  # ĝ(z) in z's coordinates: engine.predict(z)
     steps = sorted({0, 1, 2, 4, 8, length // 2, length - 1, junction} & set(range(junction + 1)))
     rows = []
     for t in steps:
         row = {"t": t, "dz": float((up[t] - down[t]).detach().norm())}
-        if critic is not None:
-            with torch.no_grad():
-                g_up, g_down = (predict(z[t].detach()) * sigma for z in (up, down))
+        if engine.uses_critic:
+            g_up, g_down = (engine.predict(z[t].detach()) for z in (up, down))
             d_hat = (g_up - g_down)[0]
-            d_true = -0.5 * model.sg_gamma ** (junction - t) * (v[0][t] + v[1][t])[0]
+            d_true = -0.5 * engine.sg_gamma ** (junction - t) * (v[0][t] + v[1][t])[0]
             row["cos"] = float(cosine_similarity(d_hat[None], d_true[None]))
             common = 0.5 * (g_up + g_down)[0]
             row["share"] = float(d_hat.norm() / (common.norm() + 1e-12))

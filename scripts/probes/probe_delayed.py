@@ -1,0 +1,199 @@
+"""Probe one cell of experiment (b): the delayed target with the RNN learning, per method.
+
+Trains the setup of ``reproduce_paper.py`` (b) — tanh RNN, H = 30, W_hh = 0.9 × orthogonal,
+4 cues, Adam, β = 1, γ = 1, the network's update clipped at norm 1 and the critic's
+unclipped (``--sg-max-grad-norm`` to clip it), batches of 16 — at one delay and window,
+for the methods asked for, and prints per seed the final loss on 256 fresh sequences
+and, for the synthetic-gradient methods, the alignment cos(l_t + ĝ_t, dL/dz_t) on 64
+sequences at the end of training. It varies what (b) holds fixed: the learning rates,
+the critic's hidden layers, its standardised input (``+std``) and the training length.
+
+    python scripts/probes/probe_delayed.py --delay 30 --k 3 --batches 200 \\
+        --methods tbptt "bp_lambda(1)" "bp_lambda(1)+std" --learning-rate 1e-4 \\
+        --sg-learning-rate 3e-3
+
+Methods: ``tbptt``, ``dni``, ``bp_lambda(λ)``, ``immediate``, ``bptt``; ``+std`` after a
+synthetic-gradient method gives its critic standardised input
+(``SequenceLearner(sg_normalize_input=True)``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import torch
+
+from agents.cli import add_renamed_flags, set_threads
+from bpl.experiments import (
+    DelayedTarget,
+    SequenceLearner,
+    check_positive_flags,
+    make_rnn,
+    method_kwargs,
+    parse_hidden_sizes,
+    parse_method,
+    train,
+)
+
+
+def probe(
+    method: str,
+    delay: int,
+    k: int,
+    batches: int,
+    seeds: int,
+    learning_rate: float,
+    sg_learning_rate: float,
+    sg_hidden_sizes: tuple[int, ...] = (),
+    radius: float = 0.9,
+    sg_max_grad_norm: float | None = None,
+) -> dict:
+    """Train ``seeds`` learners; return their final losses and alignments."""
+    kw = method_kwargs(method)
+    if kw["credit"] in ("dni", "bp_lambda"):
+        kw["sg_hidden_sizes"] = sg_hidden_sizes
+    losses, aligns = [], []
+    for seed in range(seeds):
+        task = DelayedTarget(delay, num_patterns=4, seed=seed)
+        cell = make_rnn(task.input_size, 30, seed, nonlinearity="tanh", radius=radius)
+        learner = SequenceLearner(
+            cell,
+            2,
+            k=k,
+            sg_gamma=1.0,
+            sg_beta=1.0,
+            learning_rate=learning_rate,
+            sg_learning_rate=sg_learning_rate,
+            max_grad_norm=1.0,
+            sg_max_grad_norm=sg_max_grad_norm,
+            **kw,
+        )
+        gen = torch.Generator().manual_seed(1000 + seed)
+        if not train(learner, lambda g=gen, t=task: t.sample(16, g), batches):
+            losses.append(math.inf)
+            continue
+        losses.append(learner.evaluate(*task.sample(256, generator=10_000 + seed))["loss"])
+        if learner.gradient_critic is not None:
+            aligns.append(learner.alignment(*task.sample(64, generator=5))[1])
+    return {"method": method, "loss": losses, "alignment": aligns}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--delay", type=int, default=30, help="delay T (default: 30)")
+    p.add_argument("--k", type=int, default=3, help="window (default: 3)")
+    p.add_argument("--batches", type=int, default=60, help="training batches (default: 60)")
+    p.add_argument("--seeds", type=int, default=2, help="seeds 0..n-1 (default: 2)")
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        default=["tbptt", "dni", "bp_lambda(1)", "bp_lambda(1)+std"],
+        help="methods (default: tbptt dni bp_lambda(1) bp_lambda(1)+std)",
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=float,
+        default=3e-4,
+        help="the network's learning rate; 0 freezes it (default: 3e-4)",
+    )
+    p.add_argument(
+        "--sg-learning-rate", type=float, default=1e-3, help="the critic's (default: 1e-3)"
+    )
+    p.add_argument(
+        "--sg-hidden-sizes",
+        default="",
+        help="the critic's hidden sizes, e.g. 64 or 64,32 (default '': linear)",
+    )
+    p.add_argument(
+        "--sg-max-grad-norm",
+        type=float,
+        default=None,
+        help="clip the critic's update to this norm (default: unclipped, as (b))",
+    )
+    p.add_argument(
+        "--radius",
+        type=float,
+        default=0.9,
+        help="W_hh = radius × orthogonal; smaller: the cue fades faster (default: 0.9, as (b))",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: 1 or $OMP_NUM_THREADS)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_renamed_flags(
+        p,
+        {
+            "--lr": "--learning-rate",
+            "--synth-lr": "--sg-learning-rate",
+            "--synth-hidden": "--sg-hidden-sizes",
+            "--no-synth-clip": "--sg-max-grad-norm (the critic is unclipped by default)",
+        },
+    )
+    return p
+
+
+def _check(args: argparse.Namespace) -> tuple[int, ...]:
+    """Raise ValueError naming the first bad flag; return the critic's hidden sizes."""
+    check_positive_flags(args, ("delay", "k", "batches", "seeds"))
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    hidden = parse_hidden_sizes(args.sg_hidden_sizes)
+    for m in args.methods:
+        parse_method(m)
+    if not args.radius > 0:
+        raise ValueError(f"--radius must be > 0, got {args.radius}")
+    if args.sg_max_grad_norm is not None and not args.sg_max_grad_norm > 0:
+        raise ValueError(f"--sg-max-grad-norm must be > 0, got {args.sg_max_grad_norm}")
+    return hidden
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    p = build_parser()
+    args = p.parse_args(argv)
+    try:
+        hidden = _check(args)
+    except ValueError as err:
+        p.error(str(err))
+    set_threads(args.threads)
+    rows = []
+    if not args.json:
+        clip = "unclipped" if args.sg_max_grad_norm is None else f"{args.sg_max_grad_norm:g}"
+        print(
+            f"delay {args.delay}, k {args.k}, {args.batches} batches of 16, seeds {args.seeds}, "
+            f"W_hh radius {args.radius}, critic's update clip: {clip}"
+        )
+        print("| method | loss per seed | alignment per seed |")
+        print("|---|---|---|")
+    for m in args.methods:
+        row = probe(
+            m,
+            args.delay,
+            args.k,
+            args.batches,
+            args.seeds,
+            args.learning_rate,
+            args.sg_learning_rate,
+            hidden,
+            args.radius,
+            args.sg_max_grad_norm,
+        )
+        rows.append(row)
+        if not args.json:
+            loss = ", ".join(f"{x:.3f}" for x in row["loss"])
+            align = ", ".join(f"{x:.3f}" for x in row["alignment"]) or "–"
+            print(f"| {m} | {loss} | {align} |", flush=True)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
