@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -49,4 +51,24 @@ def set_threads(threads: int | None = None) -> int:
     return n
 
 
-__all__ = ["RenamedFlag", "add_renamed_flags", "default_threads", "set_threads"]
+def tensorboard_command(logdir: str | os.PathLike) -> str:
+    """A command that shows the TensorBoard logs under ``logdir``: the ``tensorboard``
+    beside this Python (e.g. ``.venv/bin/tensorboard``) when there is one, else
+    ``python -m tensorboard.main``."""
+    exe = Path(sys.executable).parent / "tensorboard"
+    if exe.exists():
+        try:
+            shown = str(exe.relative_to(Path.cwd()))
+        except ValueError:
+            shown = str(exe)
+        return f"{shown} --logdir {logdir}"
+    return f"{Path(sys.executable).name} -m tensorboard.main --logdir {logdir}"
+
+
+__all__ = [
+    "RenamedFlag",
+    "add_renamed_flags",
+    "default_threads",
+    "set_threads",
+    "tensorboard_command",
+]

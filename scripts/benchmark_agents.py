@@ -25,20 +25,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # `python scripts/benchmark_agents.py` from the repository root
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import numpy as np
-import torch
 from stable_baselines3.common.logger import Logger, configure
 
 from agents import RecurrentA2C, RecurrentPPO, make_env
+from agents.cli import set_threads
 
 #: (label, RecurrentA2C keyword arguments; ``agent=RecurrentPPO`` for this package's PPO,
 #: whose critic is RecurrentA2C's, so no alignment run); hidden size and envs are set by
 #: the flags.
 VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("tbptt gru", dict(credit="tbptt")),
+    ("immediate gru (one-step gradients)", dict(credit="immediate")),
     ("bp_lambda gru, linear critic (full trace; default)", dict(credit="bp_lambda")),
     (
         "bp_lambda gru, linear critic, raw state input",
@@ -65,7 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-envs", type=int, default=8, help="parallel environments")
     p.add_argument("--hidden-size", type=int, default=64, help="core units")
     p.add_argument("--n-steps", type=int, default=8, help="RecurrentA2C window")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: 1, or $OMP_NUM_THREADS)",
+    )
     p.add_argument("--no-ppo", action="store_true", help="skip RecurrentPPO")
     p.add_argument("--no-alignment", action="store_true", help="skip the sg_cosine runs")
     p.add_argument("--only", nargs="*", default=None, help="labels (substrings) to run")
@@ -118,7 +121,7 @@ def alignment(args: argparse.Namespace, kwargs: dict[str, Any], env_kwargs: dict
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table; returns the exit code."""
     args = build_parser().parse_args(argv)
-    torch.set_num_threads(args.threads)
+    threads = set_threads(args.threads)
     env_kwargs = json.loads(args.env_kwargs)
     rows: list[tuple[str, float, str]] = []
     silent = configure(None, [])
@@ -170,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"`{args.env}`, {args.n_envs} envs, hidden size {args.hidden_size}, window "
         f"{args.n_steps} (this package's agents), {args.steps} timed steps, "
-        f"{args.threads} torch thread(s).",
+        f"{threads} torch thread(s).",
         "",
         "| agent | env steps/s | × RecurrentPPO | sg_cosine (frozen policy) |",
         "|---|---|---|---|",

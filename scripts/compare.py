@@ -1,6 +1,7 @@
 """Compare credit-assignment modes × seeds on one environment.
 
-Runs ``scripts/train.py`` once per (mode, seed), one after another (never in parallel),
+Runs a training run (``scripts/train.py``, :func:`agents.runs.train`) once per
+(mode, seed), one after another (never in parallel),
 then reads the learning curves back from the TensorBoard logs and writes, in ``--out``:
 
 * ``results.md``   — a Markdown table: final evaluation (mean ± std over seeds of the
@@ -16,7 +17,8 @@ hyperparameters) on the same environments as an outside baseline.
         --credits bp_lambda tbptt bptt --seeds 0 1 2 --total-timesteps 300000 \\
         --out results/tmaze50
 
-Flags after ``--`` go to every ``train.py`` run, e.g. ``-- --lr 3e-3 --sg-hidden 16``.
+Flags after ``--`` go to every ``train.py`` run, e.g.
+``-- --learning-rate 3e-3 --sg-hidden-sizes 16``.
 ``--algo ppo`` trains this package's RecurrentPPO instead of RecurrentA2C (rows are then
 labelled ``ppo:<mode>``; PPO's own flags such as ``--n-epochs`` go after ``--``).
 """
@@ -30,20 +32,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # `python scripts/compare.py` from the repository root
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import numpy as np
-import torch
 
 from agents import CREDIT_MODES, make_env
+from agents.cli import set_threads, tensorboard_command
 from agents.evaluation import evaluate
-
-try:
-    import train as train_script
-except ImportError:  # imported as scripts.compare
-    from scripts import train as train_script
+from agents.runs import train
 
 BASELINE = "recurrent_ppo"
 
@@ -81,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default="results/compare", help="output folder (default: results/compare)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: 1, or $OMP_NUM_THREADS)",
+    )
     p.add_argument("train_args", nargs=argparse.REMAINDER, help="after --: flags for train.py")
     return p
 
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(1)
+    set_threads(args.threads)
     prefix = "ppo:" if args.algo == "ppo" else ""
     modes = [prefix + c for c in args.credits] + ([BASELINE] if args.recurrent_ppo else [])
     results: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                     "--eval-episodes", str(args.eval_episodes), "--runs-dir", str(runs_dir),
                     "--run-name", run_dir.name, "--checkpoint-freq", str(10**9),
                 ] + (["--no-progress"] if args.no_progress else []) + extra  # fmt: skip
-                code = train_script.main(argv_run)
+                code = train(argv_run)
                 if code != 0:
                     print(
                         f"error: train.py exited with {code} for {mode} seed {seed}",
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     plot(curves, out / "curves.png", f"{args.env} {args.env_kwargs}")
     print(table)
     print(f"wrote {out / 'results.md'}, {out / 'results.json'}, {out / 'curves.png'}")
-    print(f"tensorboard --logdir {runs_dir}")
+    print(f"learning curves: {tensorboard_command(runs_dir)}")
     return 0
 
 

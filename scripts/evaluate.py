@@ -12,12 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # `python scripts/evaluate.py` from the repository root
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import torch
-
 from agents import load_agent, make_env
+from agents.cli import set_threads
 from agents.evaluation import evaluate, format_summary
 
 
@@ -34,6 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=12345, help="seed of the episodes (default: 12345)")
     p.add_argument("--stochastic", action="store_true", help="sample actions (default: mode)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: 1, or $OMP_NUM_THREADS)",
+    )
     p.add_argument("--json", default=None, help="also write the summary to this file")
     return p
 
@@ -49,8 +51,8 @@ def _run_config(checkpoint: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """Evaluate; returns the exit code (2 on bad input)."""
     args = build_parser().parse_args(argv)
-    torch.set_num_threads(1)
     try:
+        set_threads(args.threads)
         ckpt = Path(args.checkpoint)
         saved = _run_config(ckpt)
         env_id = args.env or saved.get("env")

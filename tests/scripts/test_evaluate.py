@@ -11,7 +11,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
 import evaluate  # noqa: E402
-import train  # noqa: E402
+
+from agents.runs import train  # noqa: E402
 
 
 def test_evaluate_checkpoint_from_a_run(tmp_path, capsys):
@@ -21,7 +22,7 @@ def test_evaluate_checkpoint_from_a_run(tmp_path, capsys):
         "--n-steps", "4", "--hidden-size", "8", "--total-timesteps", "64",
         "--eval-episodes", "2", "--no-progress", "--runs-dir", str(tmp_path), "--run-name", "r",
     ]  # fmt: skip
-    assert train.main(argv) == 0
+    assert train(argv) == 0
     capsys.readouterr()
     out_json = tmp_path / "summary.json"
     ckpt = tmp_path / "r/final.zip"
@@ -47,7 +48,7 @@ def test_evaluate_loads_a_ppo_checkpoint_with_its_class(tmp_path, capsys):
         "--n-epochs", "2", "--eval-episodes", "2", "--no-progress", "--runs-dir",
         str(tmp_path), "--run-name", "r",
     ]  # fmt: skip
-    assert train.main(argv) == 0
+    assert train(argv) == 0
     capsys.readouterr()
     assert evaluate.main([str(tmp_path / "r/final.zip"), "--episodes", "2"]) == 0
     assert "RecurrentPPO bp_lambda" in capsys.readouterr().out

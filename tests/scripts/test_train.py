@@ -1,8 +1,12 @@
-"""scripts/train.py: run folder, checkpoints, evaluation, resume, bad input, faults."""
+"""scripts/train.py (agents.runs.train): run folder, checkpoints, evaluation, resume, bad
+input, faults, and flags generated from the agents' options."""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -10,11 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from agents import NonFiniteError, PPOConfig, RecurrentA2C, RecurrentPPO
+from agents import runs as train
 
-import train  # noqa: E402
-
-from agents import NonFiniteError, RecurrentA2C, RecurrentPPO  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 TINY = [
     "--env", "bpl/TMaze-v0", "--env-kwargs", '{"corridor_length": 3}',
@@ -39,7 +42,7 @@ def _scalars(run_dir: Path) -> dict[str, list[int]]:
 
 def test_train_writes_run_folder_and_resume_continues(tmp_path, capsys):
     argv = TINY + ["--runs-dir", str(tmp_path), "--total-timesteps", "200", "--seed", "3"]
-    assert train.main(argv) == 0
+    assert train.train(argv) == 0
     (run_dir,) = list(tmp_path.iterdir())
     assert run_dir.name.startswith("bpl-TMaze-v0__RecurrentA2C-bp_lambda__3__")
     for name in ["config.json", "final.zip", "eval.json", "checkpoints/latest.zip"]:
@@ -60,7 +63,7 @@ def test_train_writes_run_folder_and_resume_continues(tmp_path, capsys):
     # resume: same run folder, the step count continues
     latest = run_dir / "checkpoints/latest.zip"
     assert RecurrentA2C.load(latest).num_timesteps == 200
-    assert train.main(["--resume", str(latest), "--total-timesteps", "400", "--no-progress"]) == 0
+    assert train.train(["--resume", str(latest), "--total-timesteps", "400", "--no-progress"]) == 0
     assert list(tmp_path.iterdir()) == [run_dir]
     assert json.loads((run_dir / "eval.json").read_text())["num_timesteps"] == 400
     assert RecurrentA2C.load(run_dir / "final.zip").num_timesteps == 400
@@ -70,8 +73,9 @@ def test_train_writes_run_folder_and_resume_continues(tmp_path, capsys):
 
 def test_lr_schedule_and_reward_normalisation_flags_survive_resume(tmp_path):
     argv = TINY + ["--runs-dir", str(tmp_path), "--total-timesteps", "128", "--run-name", "r"]
-    argv += ["--lr", "2e-3", "--lr-schedule", "linear", "--normalize-reward"]
-    assert train.main(argv) == 0
+    argv += ["--learning-rate", "2e-3", "--learning-rate-schedule", "linear"]
+    argv += ["--normalize-reward"]
+    assert train.train(argv) == 0
     model_cfg = json.loads((tmp_path / "r/config.json").read_text())["model"]
     assert model_cfg["learning_rate"] == {
         "schedule": "linear",
@@ -82,7 +86,7 @@ def test_lr_schedule_and_reward_normalisation_flags_survive_resume(tmp_path):
     assert model_cfg["normalize_reward"] is True
     # an interrupted run resumed from its step-96 checkpoint: the decay continues
     ckpt = tmp_path / "r/checkpoints/step_000000096.zip"
-    assert train.main(["--resume", str(ckpt), "--total-timesteps", "128", "--no-progress"]) == 0
+    assert train.train(["--resume", str(ckpt), "--total-timesteps", "128", "--no-progress"]) == 0
     final = RecurrentA2C.load(tmp_path / "r/final.zip")
     assert final.normalize_reward and final.num_timesteps == 128
     assert final.lr_schedule(0.25) == pytest.approx(5e-4)
@@ -98,7 +102,7 @@ def test_lr_schedule_and_reward_normalisation_flags_survive_resume(tmp_path):
 def test_ppo_run_resumes_as_ppo_and_evaluates(tmp_path, capsys):
     argv = TINY + ["--runs-dir", str(tmp_path), "--total-timesteps", "128", "--seed", "1"]
     argv += ["--algo", "ppo", "--n-epochs", "3", "--clip-range", "0.1"]
-    assert train.main(argv) == 0
+    assert train.train(argv) == 0
     (run_dir,) = list(tmp_path.iterdir())
     assert run_dir.name.startswith("bpl-TMaze-v0__RecurrentPPO-bp_lambda__1__")
     assert "RecurrentPPO" in capsys.readouterr().out
@@ -108,9 +112,9 @@ def test_ppo_run_resumes_as_ppo_and_evaluates(tmp_path, capsys):
     assert "train/clip_fraction" in scalars and "train/approx_kl" in scalars
     ckpt = run_dir / "checkpoints/step_000000096.zip"
     # the run's algorithm is part of its configuration
-    assert train.main(["--resume", str(ckpt), "--algo", "a2c", "--no-progress"]) == 2
+    assert train.train(["--resume", str(ckpt), "--algo", "a2c", "--no-progress"]) == 2
     assert "algo" in capsys.readouterr().err
-    assert train.main(["--resume", str(ckpt), "--total-timesteps", "192", "--no-progress"]) == 0
+    assert train.train(["--resume", str(ckpt), "--total-timesteps", "192", "--no-progress"]) == 0
     final = RecurrentPPO.load(run_dir / "final.zip")
     assert final.num_timesteps == 192 and final.n_epochs == 3 and final.clip_range == 0.1
     # 2 envs × 4 steps per window: the step-96 checkpoint is written as the 12th window's
@@ -120,11 +124,11 @@ def test_ppo_run_resumes_as_ppo_and_evaluates(tmp_path, capsys):
 
 def test_resume_with_another_configuration_fails(tmp_path, capsys):
     argv = TINY + ["--runs-dir", str(tmp_path), "--total-timesteps", "32", "--run-name", "r"]
-    assert train.main(argv) == 0
+    assert train.train(argv) == 0
     latest = tmp_path / "r/checkpoints/latest.zip"
-    assert train.main(["--resume", str(latest), "--hidden-size", "16", "--no-progress"]) == 2
+    assert train.train(["--resume", str(latest), "--hidden-size", "16", "--no-progress"]) == 2
     assert "hidden-size" in capsys.readouterr().err
-    assert train.main(["--resume", str(tmp_path / "nope.zip")]) == 2
+    assert train.train(["--resume", str(tmp_path / "nope.zip")]) == 2
 
 
 def test_env_registered_from_a_user_module(tmp_path, monkeypatch):
@@ -156,7 +160,7 @@ def test_env_registered_from_a_user_module(tmp_path, monkeypatch):
         "--hidden-size", "8", "--total-timesteps", "96", "--eval-episodes", "2",
         "--no-progress", "--runs-dir", str(tmp_path / "runs"),
     ]  # fmt: skip
-    assert train.main(argv) == 0
+    assert train.train(argv) == 0
     (run_dir,) = list((tmp_path / "runs").iterdir())
     assert json.loads((run_dir / "eval.json").read_text())["n_episodes"] == 2
 
@@ -175,7 +179,7 @@ def test_env_registered_from_a_user_module(tmp_path, monkeypatch):
     ],
 )
 def test_bad_input_exits_with_a_message(tmp_path, capsys, extra, words):
-    assert train.main(TINY + ["--runs-dir", str(tmp_path)] + extra) == 2
+    assert train.train(TINY + ["--runs-dir", str(tmp_path)] + extra) == 2
     err = capsys.readouterr().err
     for word in words:
         assert word in err
@@ -194,7 +198,7 @@ def test_non_finite_loss_keeps_last_good_checkpoint(tmp_path, monkeypatch, capsy
 
     monkeypatch.setattr(RecurrentA2C, "train", flaky)
     argv = TINY + ["--runs-dir", str(tmp_path), "--total-timesteps", "400", "--run-name", "r"]
-    assert train.main(argv) == 3
+    assert train.train(argv) == 3
     err = capsys.readouterr().err
     assert "non-finite" in err and "last good checkpoint" in err
     latest = tmp_path / "r/checkpoints/latest.zip"
@@ -212,33 +216,61 @@ def test_ctrl_c_saves_a_checkpoint(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(RecurrentA2C, "train", interrupt)
     argv = TINY + ["--runs-dir", str(tmp_path), "--total-timesteps", "400", "--run-name", "r"]
-    assert train.main(argv) == 130
+    assert train.train(argv) == 130
     assert RecurrentA2C.load(tmp_path / "r/checkpoints/latest.zip").num_timesteps == 40
     assert "--resume" in capsys.readouterr().err
 
 
 def test_help_documents_every_flag(capsys):
     with pytest.raises(SystemExit):
-        train.main(["--help"])
+        train.train(["--help"])
     out = capsys.readouterr().out
     parser = train.build_parser()
     for action in parser._actions:
+        if action.help == argparse.SUPPRESS:  # renamed flags: an error naming the new one
+            continue
         for flag in action.option_strings:
             assert flag in out
         assert action.help, f"{action.option_strings} has no help"
 
 
-def test_demo_agent_trains_each_mode_and_prints_the_tensorboard_line(tmp_path, capsys):
-    import demo_agent
+def test_help_lists_every_agent_option():
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/train.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout
+    for f in dataclasses.fields(PPOConfig):
+        flag = f"--{f.name.replace('_', '-')}"
+        assert flag in out, flag
+        assert f.metadata["doc"].split()[0] in out, f.name
 
-    argv = ["--task", "tmaze", "--corridor-length", "2", "--total-timesteps", "64"]
-    argv += ["--credits", "bp_lambda", "tbptt"]
-    argv += ["--runs-dir", str(tmp_path), "--no-progress"]
-    assert demo_agent.main(argv) == 0
-    out = capsys.readouterr().out
-    assert "bp_lambda: return" in out and "tbptt: return" in out and "correct turns" in out
-    assert f"tensorboard --logdir {tmp_path}" in out
-    assert len(list(tmp_path.iterdir())) == 2
-    for run in tmp_path.iterdir():  # the T-maze runs use chrono initialisation up to 2L
-        config = json.loads((run / "config.json").read_text())
-        assert config["model"]["policy_kwargs"]["chrono_max"] == 4, config
+
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        (["--lr", "1e-3"], "--learning-rate"),
+        (["--lr-schedule", "linear"], "--learning-rate-schedule"),
+        (["--sg-lr", "1e-3"], "--sg-learning-rate"),
+        (["--sg-hidden", "16"], "--sg-hidden-sizes"),
+        (["--sg-train-all"], "--no-sg-train-output-only"),
+        (["--sg-raw-input"], "--no-sg-normalize-input"),
+    ],
+)
+def test_renamed_flags_fail_naming_the_new_flag(capsys, old, new):
+    with pytest.raises(SystemExit):
+        train.train(TINY + old)
+    assert f"use {new}" in capsys.readouterr().err
+
+
+def test_agent_flags_reach_the_agent(tmp_path):
+    argv = TINY + ["--runs-dir", str(tmp_path), "--total-timesteps", "32", "--run-name", "r"]
+    argv += ["--credit", "immediate", "--core", "lstm", "--sg-hidden-sizes", "4"]
+    argv += ["--no-sg-normalize", "--gamma", "0.9", "--max-bptt-steps", "64"]
+    assert train.train(argv) == 0
+    model = json.loads((tmp_path / "r/config.json").read_text())["model"]
+    assert (model["credit"], model["core"], model["sg_hidden_sizes"]) == ("immediate", "lstm", [4])
+    assert (model["sg_normalize"], model["gamma"], model["max_bptt_steps"]) == (False, 0.9, 64)
+    assert model["sg_normalize_input"] is True  # left out: the agent's default
