@@ -131,14 +131,14 @@ def _norm(value: Any) -> Any:
 
 def _config_for(cls: type, path: Any, meta: dict, kwargs: dict[str, Any]) -> dict[str, Any]:
     """The checkpoint's options with ``kwargs`` applied; structural ones must agree."""
-    algorithm = meta.get("algorithm", "RecurrentA2C")  # files from before the class tag
+    algorithm = meta.get("algorithm", "RecurrentA2C")  # untagged checkpoints are A2C's
     if algorithm != cls.__name__:
         raise ValueError(
             f"checkpoint {path} holds a {algorithm} agent, not a {cls.__name__}: load it "
             f"with agents.{algorithm}.load or agents.load_agent"
         )
     config = dict(meta["config"])
-    config.setdefault("sg_normalize_input", False)  # files from before the option
+    config.setdefault("sg_normalize_input", False)  # absent: the critic saw raw z
     mismatch = {
         k: (config.get(k), kwargs[k])
         for k in STRUCTURAL_KEYS

@@ -4,8 +4,8 @@ T-maze: the cue is seen only at the first step, so a memoryless policy turns cor
 half of the time (50% at best). Measured on the project's 2-core machine with the
 defaults (docs/agents.md, T-maze section):
 
-* the issue's snippet — L = 50, default time limit 102, window 8, 100k steps, seed 0:
-  BP(λ) 100% correct turns. Over seeds 0–4 at time limit 204 and 150k steps, BP(λ)
+* L = 50, default time limit 102, window 8, 100k steps, seed 0: BP(λ) 100% correct
+  turns. Over seeds 0–4 at time limit 204 and 150k steps, BP(λ)
   ended at 100% in all five and TBPTT(8) at 41%, 42%, 100%, 43%, 43%.
 * the episode-BPTT reference, L = 50, time limit 204, 150k steps, seed 0: 100%
   (seeds 1, 2: 100%).
@@ -38,7 +38,7 @@ def _success(credit: str, steps: int, env_kwargs: dict, **kwargs) -> dict:
     return evaluate(model, eval_env, n_episodes=100)
 
 
-def test_bp_lambda_agent_solves_the_issue_snippet_tmaze_l50():
+def test_bp_lambda_agent_solves_tmaze_l50():
     summary = _success("bp_lambda", 100_000, {"corridor_length": 50})
     assert summary["success_rate"] >= 0.95, summary  # memoryless: 0.5 at best
 
@@ -49,7 +49,7 @@ def test_bptt_reference_solves_tmaze_l50():
 
 
 def test_bp_lambda_agent_solves_tmaze_l100_with_its_flags():
-    """train.py --chrono-max 200 --ent-coef 0.003 --lr-schedule linear, 300k steps."""
+    """train.py --chrono-max 200 --ent-coef 0.003 --learning-rate-schedule linear, 300k steps."""
     summary = _success(
         "bp_lambda",
         300_000,
@@ -62,10 +62,10 @@ def test_bp_lambda_agent_solves_tmaze_l100_with_its_flags():
 
 
 def test_bp_lambda_ppo_agent_balances_cartpole_without_velocities():
-    """train.py --algo ppo --n-steps 32 --n-epochs 20 --lr 1e-3 --lr-schedule linear
-    --gamma 0.999 --gae-lambda 0.98 --ent-coef 0 --normalize-reward, 8 envs, 100k steps
-    (the issue's CartPoleNoVel target: mean return >= 475; a memoryless policy cannot
-    see the velocities)."""
+    """train.py --algo ppo --n-steps 32 --n-epochs 20 --learning-rate 1e-3
+    --learning-rate-schedule linear --gamma 0.999 --gae-lambda 0.98 --ent-coef 0
+    --normalize-reward, 8 envs, 100k steps: mean return >= 475 (CartPole's maximum is
+    500; a memoryless policy cannot see the velocities)."""
     torch.set_num_threads(1)
     env = make_env("bpl/CartPoleNoVel-v1", n_envs=8, seed=0)
     model = RecurrentPPO(
