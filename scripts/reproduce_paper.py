@@ -534,6 +534,25 @@ def write_markdown(results: dict, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def _figure_memory(plt, e: dict, out: Path) -> str:
+    """(e): peak MiB and ms per step against T, one line per method."""
+    Ts = e["config"]["lengths"]
+    fig, axes = plt.subplots(1, 2, figsize=(7, 2.8))
+    for m in ["bptt", "bp_lambda(1)"]:
+        rs = [e["results"][f"{T}|{m}"] for T in Ts]
+        axes[0].plot(Ts, [r["peak_bytes"] / 2**20 for r in rs], "o-", label=m)
+        axes[1].plot(Ts, [r["ms_per_step"] for r in rs], "o-", label=m)
+    axes[0].set_ylabel("peak MiB")
+    axes[1].set_ylabel("ms per step")
+    for ax in axes:
+        ax.set_xlabel("sequence length T")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "e_memory_time.png", dpi=80)
+    plt.close(fig)
+    return "e_memory_time.png"
+
+
 def write_figures(results: dict, out: Path) -> list[str]:
     """One PNG per experiment in ``results`` (needs matplotlib); return the file names."""
     import matplotlib
@@ -604,22 +623,7 @@ def write_figures(results: dict, out: Path) -> list[str]:
         plt.close(fig)
         written.append(fname)
     if "e" in results:
-        e = results["e"]
-        Ts = e["config"]["lengths"]
-        fig, axes = plt.subplots(1, 2, figsize=(7, 2.8))
-        for m in ["bptt", "bp_lambda(1)"]:
-            rs = [e["results"][f"{T}|{m}"] for T in Ts]
-            axes[0].plot(Ts, [r["peak_bytes"] / 2**20 for r in rs], "o-", label=m)
-            axes[1].plot(Ts, [r["ms_per_step"] for r in rs], "o-", label=m)
-        axes[0].set_ylabel("peak MiB")
-        axes[1].set_ylabel("ms per step")
-        for ax in axes:
-            ax.set_xlabel("sequence length T")
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / "e_memory_time.png", dpi=80)
-        plt.close(fig)
-        written.append("e_memory_time.png")
+        written.append(_figure_memory(plt, results["e"], out))
     return written
 
 
