@@ -370,7 +370,8 @@ def train(argv: list[str] | None = None, callback: BaseCallback | None = None) -
         print(f"error: {err}", file=sys.stderr)
         return 2
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    config = {"args": vars(args), "model": model.get_config(), "run_dir": str(run_dir)}
+    flags = {k: v for k, v in vars(args).items() if not k.startswith("_renamed")}
+    config = {"args": flags, "model": model.get_config(), "run_dir": str(run_dir)}
     _write_json(run_dir / "config.json", config)
     logger = configure(str(run_dir), ["tensorboard"] + (["stdout"] if args.verbose else []))
     text = "```json\n" + json.dumps(config, indent=2, sort_keys=True) + "\n```"

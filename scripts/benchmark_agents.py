@@ -121,7 +121,11 @@ def alignment(args: argparse.Namespace, kwargs: dict[str, Any], env_kwargs: dict
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table; returns the exit code."""
     args = build_parser().parse_args(argv)
-    threads = set_threads(args.threads)
+    try:
+        threads = set_threads(args.threads)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     env_kwargs = json.loads(args.env_kwargs)
     rows: list[tuple[str, float, str]] = []
     silent = configure(None, [])

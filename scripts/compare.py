@@ -215,7 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
-    set_threads(args.threads)
+    try:
+        set_threads(args.threads)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     prefix = "ppo:" if args.algo == "ppo" else ""
     modes = [prefix + c for c in args.credits] + ([BASELINE] if args.recurrent_ppo else [])
     results: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}

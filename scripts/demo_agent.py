@@ -105,7 +105,11 @@ def _plan(args: argparse.Namespace) -> tuple[str, dict, list[str], int]:
 def main(argv: list[str] | None = None) -> int:
     """Train each mode, then print the comparison; returns the exit code."""
     args = build_parser().parse_args(argv)
-    threads = set_threads(args.threads)
+    try:
+        threads = set_threads(args.threads)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     env_id, env_kwargs, extra, steps = _plan(args)
     seconds = sum(steps / STEPS_PER_S.get(c, 1000) for c in args.credits)
     print(
