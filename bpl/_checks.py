@@ -12,7 +12,10 @@ import torch
 
 
 def check_unit_interval(name: str, value: float) -> float:
-    """Return ``value`` as a float if it lies in [0, 1], else raise ``ValueError``."""
+    """Return ``value`` as a float if it lies in [0, 1], else raise ``ValueError``
+    (bools are refused: ``gamma=True`` is a mistake, not 1.0)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -31,6 +34,8 @@ def check_positive_int(name: str, value: int, minimum: int = 1) -> int:
 
 def check_non_negative(name: str, value: float) -> float:
     """Return ``value`` as a float if it is finite and >= 0, else raise ``ValueError``."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -49,6 +54,32 @@ def check_tensor(name: str, x: object, shape: tuple[int | None, ...]) -> torch.T
         raise ValueError(f"{name} must have shape {want}, got {tuple(x.shape)}")
     if not x.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    return x
+
+
+def check_same_dtype(names: tuple[str, ...], *tensors: torch.Tensor) -> None:
+    """Raise ``ValueError`` unless every tensor has the dtype of the first."""
+    dtypes = [t.dtype for t in tensors]
+    if any(d != dtypes[0] for d in dtypes):
+        listed = ", ".join(f"{n} {d}" for n, d in zip(names, dtypes))
+        raise ValueError(f"{', '.join(names)} must share one dtype, got {listed}")
+
+
+def check_mask(name: str, x: object, size: int) -> torch.Tensor:
+    """Return ``x`` as a (size,) bool tensor; it must be bool or hold only 0 and 1
+    (a 0.5 or NaN is a mistake, not True)."""
+    if isinstance(x, (bool, int, float)) or (
+        isinstance(x, (list, tuple)) and all(isinstance(v, (bool, int, float)) for v in x)
+    ):
+        x = torch.as_tensor(x)
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a bool tensor of shape ({size},), got {x!r}")
+    if tuple(x.shape) != (size,):
+        raise ValueError(f"{name} must have shape ({size},), got {tuple(x.shape)}")
+    if x.dtype != torch.bool:
+        if x.is_complex() or not bool(((x == 0) | (x == 1)).all()):
+            raise ValueError(f"{name} must be bool or hold only 0 and 1, got {x.tolist()!r}")
+        x = x != 0
     return x
 
 

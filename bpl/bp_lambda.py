@@ -18,6 +18,7 @@ import torch
 
 from ._checks import (
     check_finite,
+    check_mask,
     check_positive_int,
     check_tensor,
     check_unit_interval,
@@ -133,7 +134,7 @@ class BPLambda:
         ref = self.params[0]
         shape = self.trace_shape(batch_size)
         if self.trace is None or tuple(self.trace.shape) != shape:
-            self.trace = torch.zeros(shape, dtype=ref.dtype, device=ref.device)
+            self.trace = self._allocate(shape, ref)
             budget = self.scratch_bytes or _SCRATCH_BYTES.get(ref.device.type, _SCRATCH_BYTES_OTHER)
             rows = batch_size * (self.state_size + 1)
             cols = self.trace[0, 0].numel()
@@ -149,11 +150,26 @@ class BPLambda:
         self._sg_prev = torch.zeros(batch_size, self.state_size, dtype=ref.dtype, device=ref.device)
         self.last_td_error = None
 
+    @staticmethod
+    def _allocate(shape: tuple[int, ...], ref: torch.Tensor) -> torch.Tensor:
+        """A zero trace of ``shape``, or a MemoryError saying how much it needed."""
+        size = ref.element_size()
+        for d in shape:
+            size *= d
+        try:
+            return torch.zeros(shape, dtype=ref.dtype, device=ref.device)
+        except (RuntimeError, MemoryError) as err:
+            raise MemoryError(
+                f"the BP(λ) trace of shape {shape} ({ref.dtype}) needs {size / 2**30:.3g} GiB "
+                f"on {ref.device}, which could not be allocated; use a smaller batch_size, "
+                f"a smaller state or a critic trained output-only ({err})"
+            ) from err
+
     def reset_rows(self, rows: torch.Tensor) -> None:
         """Restart the episodes of the rows where ``rows`` (B,) is True: zero their traces
         and drop their pending step, without applying any TD error."""
         self._require_reset()
-        rows = rows.to(device=self._pending.device, dtype=torch.bool)
+        rows = check_mask("rows", rows, self.batch_size).to(self._pending.device)
         keep = (~rows).to(self.trace.dtype)
         self.trace.mul_(keep.view(-1, *([1] * (self.trace.dim() - 1))))
         self._pending &= ~rows
@@ -170,11 +186,21 @@ class BPLambda:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` returned (shapes are checked)."""
-        batch_size = state.get("batch_size")
-        self.reset(batch_size)
+        if not isinstance(state, dict) or not {"batch_size", "trace", "pending", "sg_prev"} <= set(
+            state
+        ):
+            raise ValueError(
+                "state must be a dict with batch_size, trace, pending and sg_prev (what "
+                f"state_dict() returns), got {type(state).__name__}"
+                + (f" with keys {sorted(state)}" if isinstance(state, dict) else "")
+            )
+        batch_size = state["batch_size"]
         check_tensor("state['trace']", state["trace"], self.trace_shape(batch_size))
+        check_tensor("state['sg_prev']", state["sg_prev"], (batch_size, self.state_size))
+        pending = check_mask("state['pending']", state["pending"], batch_size)
+        self.reset(batch_size)
         self.trace.copy_(state["trace"])
-        self._pending.copy_(state["pending"])
+        self._pending.copy_(pending)
         self._sg_prev.copy_(state["sg_prev"])
 
     # ------------------------------------------------------------------ math
@@ -309,10 +335,7 @@ class BPLambda:
         check_tensor("z", z, (B, H))
         check_tensor("jac", jac, (B, H, H))
         check_tensor("imm_grad", imm_grad, (B, H))
-        if not isinstance(episode_end, torch.Tensor):
-            episode_end = torch.as_tensor(episode_end)
-        if tuple(episode_end.shape) != (B,):
-            raise ValueError(f"episode_end must have shape ({B},), got {tuple(episode_end.shape)}")
+        episode_end = check_mask("episode_end", episode_end, B)
         ref = self.params[0]
         for name, x in (("z", z), ("jac", jac), ("imm_grad", imm_grad)):
             if x.device != ref.device:

@@ -15,7 +15,7 @@ import math
 import torch
 from torch import nn
 
-from ._checks import check_positive_int, check_tensor
+from ._checks import check_positive_int, check_same_dtype, check_tensor
 
 
 class RecurrentCell(nn.Module, abc.ABC):
@@ -67,6 +67,7 @@ class RecurrentCell(nn.Module, abc.ABC):
     def _check(self, x: torch.Tensor, z: torch.Tensor) -> None:
         check_tensor("x", x, (None, self.input_size))
         check_tensor("z", z, (x.shape[0], self.state_size))
+        check_same_dtype(("x", "z", "the cell's parameters"), x, z, self.weight_hh)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """z_t = f(x_t, z_{t−1}): (B, I), (B, |z|) -> (B, |z|)."""

@@ -122,3 +122,82 @@ def test_float64_and_device_checks():
         z, jac, imm, end = _inputs()
         with pytest.raises(ValueError, match="device"):
             learner.step(z.cuda(), jac, imm, end)
+
+
+@pytest.mark.parametrize(
+    "episode_end, message",
+    [
+        ("no", "episode_end must be a bool tensor"),
+        (torch.tensor([0.5, 0.0]), "only 0 and 1"),
+        (torch.tensor([float("nan"), 0.0]), "only 0 and 1"),
+        (torch.zeros(1, dtype=bool), r"episode_end must have shape \(2,\)"),
+        (torch.zeros(2, 1, dtype=bool), r"episode_end must have shape \(2,\)"),
+    ],
+)
+def test_episode_end_must_be_a_mask_of_the_batch(episode_end, message):
+    learner = _learner()
+    z, jac, imm, _ = _inputs()
+    with pytest.raises(ValueError, match=message):
+        learner.step(z, jac, imm, episode_end)
+
+
+def test_episode_end_of_zeros_and_ones_is_a_mask():
+    learner = _learner()
+    z, jac, imm, _ = _inputs()
+    learner.step(z, jac, imm, torch.tensor([1.0, 0.0]))
+    assert learner._pending.tolist() == [False, True]
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [(torch.ones(1, dtype=bool), r"rows must have shape \(3,\)"), ([0.5, 0, 1], "only 0 and 1")],
+)
+def test_reset_rows_needs_one_flag_per_row(rows, message):
+    learner = _learner(B=3)
+    learner.step(*_inputs(B=3))
+    before = learner.trace.clone()
+    with pytest.raises(ValueError, match=message):
+        learner.reset_rows(rows)
+    assert torch.equal(learner.trace, before)
+
+
+def test_reset_with_an_impossible_batch_says_how_much_memory():
+    learner = bpl.BPLambda(bpl.SyntheticGradient(16))
+    with pytest.raises(MemoryError, match=r"needs .* GiB"):
+        learner.reset(10**12)
+
+
+@pytest.mark.parametrize(
+    "key, bad, message",
+    [
+        ("pending", torch.zeros(3, dtype=bool), r"state\['pending'\] must have shape \(2,\)"),
+        ("sg_prev", torch.zeros(2, 4), r"state\['sg_prev'\] must have shape"),
+        ("trace", torch.zeros(2, 3, 3, 3), r"state\['trace'\] must have shape"),
+        (None, None, "state must be a dict with batch_size"),
+    ],
+)
+def test_load_state_dict_checks_every_part(key, bad, message):
+    learner = _learner()
+    learner.step(*_inputs())
+    state = learner.state_dict()
+    if key is None:
+        del state["pending"]
+    else:
+        state[key] = bad
+    with pytest.raises(ValueError, match=message):
+        learner.load_state_dict(state)
+
+
+def test_cell_refuses_mixed_dtypes():
+    cell = bpl.GRUCell(2, 3)  # float32
+    x64 = torch.randn(4, 2, dtype=torch.float64)
+    with pytest.raises(ValueError, match="share one dtype"):
+        cell.jacobian(x64, cell.initial_state(4))
+    with pytest.raises(ValueError, match="share one dtype"):
+        cell(x64.float(), cell.initial_state(4).double())
+
+
+@pytest.mark.parametrize("name", ["gamma", "lam"])
+def test_bools_are_not_numbers(name):
+    with pytest.raises(ValueError, match=f"{name} must be a number"):
+        bpl.BPLambda(bpl.SyntheticGradient(3), **{name: True})
