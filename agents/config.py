@@ -137,7 +137,12 @@ class AgentConfig:
     learning_rate: Any = option(
         1e-3, "learning rate of the policy, or an SB3 schedule of the remaining progress"
     )
-    n_steps: int = option(8, "window length T per environment between updates (1 = online)")
+    n_steps: int = option(8, "rollout length T per environment between updates (1 = online)")
+    window: int | None = option(
+        None,
+        "truncation window k: each step's gradient reaches back at most k steps, plus "
+        "beta*g_hat at the window's end (a divisor of n_steps; None: n_steps)",
+    )
     gamma: float = option(0.99, "RL discount in [0, 1]")
     gae_lambda: float = option(0.95, "GAE lambda in [0, 1]")
     ent_coef: float = option(0.01, "entropy bonus coefficient")
@@ -182,6 +187,12 @@ class AgentConfig:
             raise ValueError(f"core must be one of {CORES}, got {self.core!r}")
         self.learning_rate = learning_rate_from_config(self.learning_rate)
         self.n_steps = check_int("n_steps", self.n_steps)
+        if self.window is not None:
+            self.window = check_int("window", self.window)
+            if self.n_steps % self.window:
+                raise ValueError(
+                    f"window must divide n_steps = {self.n_steps}, got {self.window!r}"
+                )
         for name in ("gamma", "gae_lambda", "sg_gamma", "sg_lambda"):
             setattr(self, name, check_unit(name, getattr(self, name)))
         for name in ("ent_coef", "vf_coef", "sg_beta"):
@@ -229,7 +240,12 @@ class PPOConfig(AgentConfig):
     """RecurrentPPO's options: RecurrentA2C's plus its passes, clipping and KL stop."""
 
     normalize_advantage: bool = option(True, "standardise the advantages over each window")
-    n_epochs: int = option(10, "PPO: clipped-surrogate passes over each window (>= 1)")
+    n_epochs: int = option(10, "PPO: clipped-surrogate passes over each rollout (>= 1)")
+    batch_size: int | None = option(
+        None,
+        "PPO: samples per minibatch, whole windows of each rollout (None: the whole rollout "
+        "in one batch)",
+    )
     clip_range: float = option(0.2, "PPO: clip range epsilon > 0 of the surrogate")
     target_kl: float | None = option(
         None, "PPO: stop a window's passes when the KL estimate exceeds 1.5x this (None: never)"
@@ -238,6 +254,8 @@ class PPOConfig(AgentConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.n_epochs = check_int("n_epochs", self.n_epochs)
+        if self.batch_size is not None:
+            self.batch_size = check_int("batch_size", self.batch_size)
         self.clip_range = check_positive("clip_range", self.clip_range)
         if self.target_kl is not None:
             self.target_kl = check_positive("target_kl", self.target_kl)

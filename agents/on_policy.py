@@ -14,8 +14,8 @@ One update per window of T steps (bp_lambda.md §5 and §7):
    at the window's last state (``bp_lambda``, ``dni``);
 5. the gradient critic learns from the window (:class:`bpl.credit.CreditEngine`).
 
-The subclass says what one update is (:meth:`_update`); the passes it runs are built
-from :meth:`_forward`, :meth:`_targets` and :meth:`_gradient_step`.
+The update itself (passes, windows, the credit engine) is :mod:`agents.update`; the
+subclass says what one update is (:meth:`_update`).
 """
 
 from __future__ import annotations
@@ -25,13 +25,12 @@ from typing import Any, ClassVar, TypeVar
 import gymnasium as gym
 import numpy as np
 import torch
-import torch.nn.functional as F
 from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
-from stable_baselines3.common.utils import explained_variance, obs_as_tensor
+from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
 from bpl.credit import CRITIC_MODES, CreditEngine, NonFiniteError
@@ -47,12 +46,13 @@ from .policy import (
     policy_core,
 )
 from .probe import AlignmentProbe
-from .window import History, Pass, Targets, Window, gae_advantages, normalize_rewards
+from .update import UpdateMixin
+from .window import History, Window, normalize_rewards
 
 SelfAlgorithm = TypeVar("SelfAlgorithm", bound="RecurrentOnPolicyAlgorithm")
 
 
-class RecurrentOnPolicyAlgorithm(OnPolicyAlgorithm):
+class RecurrentOnPolicyAlgorithm(UpdateMixin, OnPolicyAlgorithm):
     """A recurrent on-policy agent whose core assigns credit by one of
     :data:`bpl.credit.CREDIT_MODES`; SB3's algorithm contract (``learn``, ``predict`` with
     a recurrent state, ``save``/``load``, callbacks, ``evaluate_policy``).
@@ -325,148 +325,6 @@ class RecurrentOnPolicyAlgorithm(OnPolicyAlgorithm):
         z = state.z[torch.as_tensor(rows, device=self.device)]
         rewards[rows] += self.gamma * self.policy.value_after(obs, z).cpu().numpy()
         return rewards
-
-    # ------------------------------------------------------------------ update
-    def train(self) -> None:
-        """One update from the window collected last (see the module docstring)."""
-        w = self._window
-        self.policy.set_training_mode(True)
-        self._update_learning_rate(self.policy.optimizer)
-        self._inject = None
-        if self._history is not None:
-            seq = self._history.extend(w)
-        else:
-            seq = (w.z0, w.obs, w.starts)
-        last = self._update(w, seq)
-        if self._history is not None:
-            self._history.trim(last.zs)
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record(
-            "train/learning_rate", self.lr_schedule(self._current_progress_remaining)
-        )
-
-    def _update(self, window: Window, seq: tuple) -> Pass:
-        """The subclass's update from one window; returns its last :class:`Pass`.
-
-        :param window: the window collected last.
-        :param seq: (state before, observations, starts) of the sequence to unroll: the
-            window, or for ``bptt`` the episode history ending with it.
-        """
-        raise NotImplementedError
-
-    def _unroll(
-        self, z0: torch.Tensor, obs: list[torch.Tensor], starts: torch.Tensor, jacobian: bool
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Core states over a sequence, with graph: (L, B, |z|) and J (L, B, |z|, |z|).
-
-        ``immediate`` cuts the graph between steps: z_{t−1} enters step t as a constant."""
-        cut = self.credit_engine.cuts_every_step
-        state = RecurrentState(z0.detach())
-        zs, jacs = [], []
-        for t in range(len(obs)):
-            if cut:
-                state = RecurrentState(state.z.detach())
-            state, jac = self.policy.step_core(obs[t], state, starts[t], jacobian=jacobian)
-            zs.append(state.z)
-            jacs.append(jac)
-        return torch.stack(zs), (torch.stack(jacs) if jacobian else None)
-
-    def _forward(self, w: Window, seq: tuple, jacobian: bool) -> Pass:
-        """Re-run the core over ``seq`` and the heads over the window's states."""
-        T, B = w.shape
-        zs, jacs = self._unroll(*seq, jacobian=jacobian and self.credit_engine.needs_jacobian)
-        z_in = zs[-T:].detach().requires_grad_(True)
-        flat = z_in.reshape(T * B, -1)  # (T, B, |z|) -> (T*B, |z|)
-        dist = self.policy.distribution(flat)
-        log_prob = dist.log_prob(w.actions.reshape(T * B, *w.actions.shape[2:])).view(T, B)
-        values = self.policy.value(flat).view(T, B)
-        entropy = dist.entropy()
-        entropy = -log_prob if entropy is None else entropy.view(T, B)
-        return Pass(zs, jacs, z_in, log_prob, values, entropy)
-
-    @torch.no_grad()
-    def _targets(self, w: Window, p: Pass) -> Targets:
-        """GAE advantages (standardised with ``normalize_advantage``), returns, and the
-        acting policy's log-probabilities, from a window's first pass."""
-        adv, returns = gae_advantages(
-            w.rewards, p.values, w.next_value, w.ends, self.gamma, self.gae_lambda
-        )
-        if self.normalize_advantage and adv.numel() > 1:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        self.logger.record_mean(
-            "train/explained_variance",
-            explained_variance(p.values.flatten().cpu().numpy(), returns.flatten().cpu().numpy()),
-        )
-        return Targets(adv, returns, p.log_prob.detach())
-
-    def _gradient_step(
-        self, w: Window, p: Pass, tg: Targets, policy_loss: torch.Tensor, learn_credit: bool
-    ) -> None:
-        """One optimizer step of the policy on ``policy_loss`` + value and entropy terms.
-
-        The core gets Σ_t l_t back-propagated over the unrolled sequence plus, in the
-        gradient-critic modes, β ĝ at the window's last state. With ``learn_credit`` the
-        critic first learns from this pass's l_t and fixes the injected β ĝ; passes without
-        it inject the same β ĝ.
-        """
-        T, B = w.shape
-        value_loss = F.mse_loss(tg.returns, p.values)
-        entropy_loss = -p.entropy.mean()
-        loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
-        if not torch.isfinite(loss):
-            raise NonFiniteError(
-                f"non-finite loss at step {self.num_timesteps}: policy "
-                f"{policy_loss.item()}, value {value_loss.item()}, entropy "
-                f"{entropy_loss.item()}; update not applied"
-            )
-        policy = self.policy
-        policy.optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # head gradients, and z_in.grad = l_t / (T·B)
-        grad_z = p.z_in.grad.clone()  # (T, B, |z|)
-        if self.credit_engine.uses_critic:
-            if learn_credit:
-                self._inject = self._learn_credit(w, p, p.z_in.grad * (T * B)) / (T * B)
-            grad_z[-1] += self._inject
-        if p.zs.requires_grad:
-            full = torch.zeros_like(p.zs)
-            full[-T:] = grad_z
-            torch.autograd.backward(p.zs, full)  # over the window (or the episode)
-        grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), self.max_grad_norm)
-        if not torch.isfinite(grad_norm):
-            policy.optimizer.zero_grad(set_to_none=True)
-            raise NonFiniteError(
-                f"non-finite policy gradient at step {self.num_timesteps}; update not applied"
-            )
-        policy.optimizer.step()
-        self._n_updates += 1
-        log = self.logger.record_mean
-        log("train/policy_loss", policy_loss.item())
-        log("train/value_loss", value_loss.item())
-        log("train/entropy_loss", entropy_loss.item())
-        log("train/grad_norm", grad_norm.item())
-
-    def _learn_credit(self, w: Window, p: Pass, l_unit: torch.Tensor) -> torch.Tensor:
-        """The gradient critic learns from the window (per-sample immediate gradients
-        ``l_unit`` (T, B, |z|)); return β ĝ(z_{T−1}) where the episode goes on, (B, |z|)."""
-        T = w.shape[0]
-        engine = self.credit_engine
-        jw = p.jacs[-T:]
-        ends = w.ends > 0
-        credit = engine.learn_window(w.z0, p.zs[-T:].detach(), jw, l_unit, ends, w.starts > 0)
-        engine.step()
-        log = self.logger.record_mean
-        if credit.error is not None:
-            log("bpl/td_error", credit.error)
-        if self.log_sg_cosine:
-            cos = self._probe.add(credit.predictions, jw, l_unit, w.starts)
-            if cos is not None:
-                log("bpl/sg_cosine", cos)
-        last = credit.last  # (B, |z|), ĝ(z_{T−1}) in z's coordinates
-        log("bpl/sg_norm", last.norm(dim=1).mean().item())
-        # size of the injected β ĝ relative to the window's immediate gradients
-        ratio = self.sg_beta * last.norm() / (l_unit.norm() + 1e-12)
-        log("bpl/sg_injection_ratio", ratio.item())
-        return engine.injection(last, ends[-1])
 
     # ------------------------------------------------------------------ save, load
     def save(self, path: Any, exclude: Any = None, include: Any = None) -> None:

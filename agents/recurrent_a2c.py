@@ -3,23 +3,24 @@ one-step gradients: one policy-gradient step per window (:mod:`agents.on_policy`
 
 from __future__ import annotations
 
-from .on_policy import Pass, RecurrentOnPolicyAlgorithm
-from .window import Window
+from .on_policy import RecurrentOnPolicyAlgorithm
+from .window import Pass, Window
 
 
 class RecurrentA2C(RecurrentOnPolicyAlgorithm):
     """Recurrent A2C whose core assigns credit by one of :data:`agents.CREDIT_MODES`.
 
     Follows stable-baselines3's algorithm contract (``learn``, ``predict`` with a
-    recurrent state, ``save``/``load``, callbacks, ``evaluate_policy``). Per window of
-    ``n_steps`` steps: one step on L = −Â_t log π(a_t|z_t) − c_H·H[π] + c_V (R_t − V)²,
-    the core's gradient given by ``credit``.
+    recurrent state, ``save``/``load``, callbacks, ``evaluate_policy``). Per rollout of
+    ``n_steps`` steps (cut into truncation windows of ``window`` steps): one step on
+    L = −Â_t log π(a_t|z_t) − c_H·H[π] + c_V (R_t − V)², the core's gradient given by
+    ``credit``.
 
     Options (:class:`agents.config.AgentConfig`, keyword-only; each field's ``doc`` is
     its documentation, and ``scripts/train.py --help`` lists them):
     ``credit``, ``learning_rate`` (a float or an SB3 ``LinearSchedule`` /
     ``ConstantSchedule``, saved with the model; another callable is saved as its initial
-    value, with a warning), ``n_steps``, ``gamma``, ``gae_lambda``, ``ent_coef``,
+    value, with a warning), ``n_steps``, ``window``, ``gamma``, ``gae_lambda``, ``ent_coef``,
     ``vf_coef``, ``max_grad_norm``, ``normalize_advantage``, ``normalize_reward``,
     ``core``, ``hidden_size``, the gradient critic's ``sg_gamma``, ``sg_lambda``,
     ``sg_beta``, ``sg_learning_rate``, ``sg_hidden_sizes``, ``sg_train_output_only``,
@@ -51,7 +52,8 @@ class RecurrentA2C(RecurrentOnPolicyAlgorithm):
         p = self._forward(window, seq, jacobian=True)
         tg = self._targets(window, p)
         policy_loss = -(tg.advantages * p.log_prob).mean()
-        self._gradient_step(window, p, tg, policy_loss, learn_credit=True)
+        k = self._window_len(window)
+        self._gradient_step(p, tg, policy_loss, None, k, learn_credit=window)
         return p
 
 

@@ -1,16 +1,18 @@
-"""Recurrent PPO on the same windows and credit modes: several clipped-surrogate passes
-over each window instead of one A2C step.
+"""Recurrent PPO on the same rollouts, windows and credit modes: several clipped-surrogate
+epochs over each rollout instead of one A2C step.
 
-Per window (T steps × B envs):
+Per rollout (T steps × B envs, cut into windows of k steps, :mod:`agents.update`):
 
-1. GAE advantages and returns from the values of the first pass (as PPO's rollout does);
-2. ``n_epochs`` passes, each re-running the core from the window's stored start state
-   and taking one step on the whole window (one minibatch, as sb3-contrib's
-   RecurrentPPO with ``batch_size = n_steps × n_envs``), with the clipped surrogate
-   −mean min(ρ Â, clip(ρ, 1 ± ε) Â), ρ = π(a|z) / π_old(a|z); with ``target_kl``, the
-   passes stop once the KL estimate exceeds 1.5 × ``target_kl`` (SB3's rule);
-3. the gradient critic learns once, from the first pass (ρ = 1 there, so its immediate
-   gradients are A2C's), and the same β ĝ is injected in every pass.
+1. pass 0 gives GAE advantages and returns, and the gradient critic learns from its
+   loss gradient (ρ = 1 there, so its immediate gradients are A2C's); the β ĝ injected
+   at every window's end is fixed from then on;
+2. ``n_epochs`` epochs of clipped-surrogate steps −mean min(ρ Â, clip(ρ, 1 ± ε) Â),
+   ρ = π(a|z) / π_old(a|z): with ``batch_size`` None, one step per epoch on the whole
+   rollout (pass 0 is the first); else one step per minibatch of ``batch_size`` samples,
+   whole windows drawn at random, each re-run from its start state in pass 0 (as
+   sb3-contrib's RecurrentPPO re-runs stored sequences from their stored states);
+   with ``target_kl``, the epochs stop once the KL estimate exceeds 1.5 × ``target_kl``
+   (SB3's rule). ``bptt`` always steps on the whole rollout.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from typing import ClassVar
 import torch
 
 from .config import PPOConfig
-from .on_policy import Pass, RecurrentOnPolicyAlgorithm
-from .window import Window
+from .on_policy import RecurrentOnPolicyAlgorithm
+from .window import Pass, Targets, Window
 
 
 class RecurrentPPO(RecurrentOnPolicyAlgorithm):
@@ -33,7 +35,8 @@ class RecurrentPPO(RecurrentOnPolicyAlgorithm):
 
     Options: :class:`agents.config.PPOConfig` — RecurrentA2C's (same defaults, except
     ``normalize_advantage=True``) plus ``n_epochs`` (passes per window, ≥ 1),
-    ``clip_range`` (ε > 0) and ``target_kl`` (None: never stop early). Other arguments as
+    ``clip_range`` (ε > 0), ``target_kl`` (None: never stop early) and ``batch_size``
+    (samples per minibatch, whole windows; None: the whole rollout). Other arguments as
     :class:`~agents.RecurrentA2C`.
     """
 
@@ -41,23 +44,52 @@ class RecurrentPPO(RecurrentOnPolicyAlgorithm):
     n_epochs: int
     clip_range: float
     target_kl: float | None
+    batch_size: int | None
 
     def _update(self, window: Window, seq: tuple) -> Pass:
-        """``n_epochs`` clipped-surrogate passes; the critic learns in the first."""
+        """``n_epochs`` clipped-surrogate epochs; the critic learns from pass 0."""
+        w, k = window, self._window_len(window)
+        whole = self.batch_size is None or self.credit_engine.spans_episode
+        p0 = self._forward(w, seq, jacobian=True, graph=whole)
+        tg = self._targets(w, p0)
+        if not whole:
+            self._learn_credit_only(w, p0, tg)
         for epoch in range(self.n_epochs):
-            first = epoch == 0
-            p = self._forward(window, seq, jacobian=first)
-            if first:
-                tg = self._targets(window, p)
-            elif self.target_kl is not None:
-                approx_kl = self._approx_kl(p.log_prob.detach(), tg.old_log_prob)
-                if approx_kl > 1.5 * self.target_kl:
-                    self.logger.record_mean("train/approx_kl", approx_kl)
-                    break  # early stop: the policy moved too far from the one that acted
-            policy_loss = self._policy_loss(tg.advantages, p.log_prob, tg.old_log_prob)
-            self._gradient_step(window, p, tg, policy_loss, learn_credit=first)
-            self._log_pass(p.log_prob.detach(), tg.old_log_prob)
-        return p
+            if whole:
+                p = p0 if epoch == 0 else self._forward(w, seq, jacobian=False)
+                if not self._step(p, tg, self._inject, k, learn_credit=w if epoch == 0 else None):
+                    break
+                continue
+            for rows in self._minibatches(w, self.batch_size):
+                p = self._window_pass(w, p0, rows)
+                inject = None
+                if self._inject is not None:
+                    inject = self._inject.reshape(-1, self._inject.shape[-1])[rows][None]
+                tgr = Targets(*(self._rows(x, k, rows) for x in tg))
+                if not self._step(p, tgr, inject, k):
+                    return p0
+        return p0
+
+    def _step(
+        self,
+        p: Pass,
+        tg: Targets,
+        inject: torch.Tensor | None,
+        k: int,
+        learn_credit: Window | None = None,
+    ) -> bool:
+        """One clipped-surrogate step on pass ``p``; False (and no step) once the KL
+        estimate exceeds 1.5 × ``target_kl``."""
+        log_prob = p.log_prob.detach()
+        if self.target_kl is not None and learn_credit is None:
+            approx_kl = self._approx_kl(log_prob, tg.old_log_prob)
+            if approx_kl > 1.5 * self.target_kl:
+                self.logger.record_mean("train/approx_kl", approx_kl)
+                return False  # early stop: the policy moved too far from the one that acted
+        loss = self._policy_loss(tg.advantages, p.log_prob, tg.old_log_prob)
+        self._gradient_step(p, tg, loss, inject, k, learn_credit=learn_credit)
+        self._log_pass(log_prob, tg.old_log_prob)
+        return True
 
     def _policy_loss(
         self, adv: torch.Tensor, log_prob: torch.Tensor, old_log_prob: torch.Tensor

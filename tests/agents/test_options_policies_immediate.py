@@ -30,7 +30,7 @@ def test_every_option_has_a_doc_and_a_default():
             assert f.metadata.get("doc"), f.name
             assert f.default is not dataclasses.MISSING, f.name
     ppo_only = set(PPOConfig.names()) - set(AgentConfig.names())
-    assert ppo_only == {"n_epochs", "clip_range", "target_kl"}
+    assert ppo_only == {"n_epochs", "clip_range", "target_kl", "batch_size"}
 
 
 @pytest.mark.parametrize("cls", [RecurrentA2C, RecurrentPPO])
