@@ -45,3 +45,9 @@ def check_float(name: str, value: object, low: float = -math.inf, high: float = 
     if not math.isfinite(value) or value < low or value > high:
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
     return value
+
+
+def check_render_mode(render_mode: object, allowed: list[str]) -> None:
+    """Raise a ValueError unless ``render_mode`` is None or one of ``allowed``."""
+    if render_mode is not None and render_mode not in allowed:
+        raise ValueError(f"render_mode must be None or one of {allowed}, got {render_mode!r}")

@@ -8,6 +8,8 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
+from ._checks import check_render_mode
+
 OBSERVED = (0, 2)
 """Indices of the full CartPole state kept in the observation: cart position, pole angle."""
 
@@ -68,7 +70,10 @@ class CartPoleNoVelEnv(CartPoleEnv):
     """
 
     def __init__(self, sutton_barto_reward: bool = False, render_mode: str | None = None) -> None:
-        super().__init__(sutton_barto_reward=sutton_barto_reward, render_mode=render_mode)
+        if not isinstance(sutton_barto_reward, (bool, np.bool_)):
+            raise ValueError(f"sutton_barto_reward must be a bool, got {sutton_barto_reward!r}")
+        check_render_mode(render_mode, self.metadata["render_modes"])
+        super().__init__(sutton_barto_reward=bool(sutton_barto_reward), render_mode=render_mode)
         full: spaces.Box = self.observation_space  # type: ignore[assignment]
         self.observation_space = spaces.Box(
             full.low[list(OBSERVED)], full.high[list(OBSERVED)], dtype=np.float32
@@ -83,5 +88,9 @@ class CartPoleNoVelEnv(CartPoleEnv):
 
     def step(self, action: int) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         """Step as CartPole-v1 and drop the velocities from the observation."""
+        if self.state is None:
+            raise RuntimeError("step() called before reset()")
+        if not self.action_space.contains(action):
+            raise ValueError(f"action must be in {self.action_space}, got {action!r}")
         obs, reward, terminated, truncated, info = super().step(action)
         return obs[list(OBSERVED)], reward, terminated, truncated, info

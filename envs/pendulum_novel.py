@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any, SupportsFloat
+
 import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.classic_control.pendulum import PendulumEnv
+
+from ._checks import check_float, check_render_mode
 
 
 class PendulumNoVelEnv(PendulumEnv):
@@ -58,8 +62,24 @@ class PendulumNoVelEnv(PendulumEnv):
     """
 
     def __init__(self, render_mode: str | None = None, g: float = 10.0) -> None:
+        g = check_float("g", g, 0.0)
+        check_render_mode(render_mode, self.metadata["render_modes"])
         super().__init__(render_mode=render_mode, g=g)
         self.observation_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+        self.state = None
+
+    def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Step as Pendulum-v1 (the torque clipped to [-2, 2]); the action must be one
+        finite number, shape (1,) (a scalar is taken as one)."""
+        if self.state is None:
+            raise RuntimeError("step() called before reset()")
+        u = np.asarray(action)
+        if u.dtype.kind not in "fiu" or u.size != 1 or u.ndim > 1 or not np.isfinite(u).all():
+            raise ValueError(
+                f"action must be one finite torque, shape (1,) in {self.action_space}, "
+                f"got {action!r}"
+            )
+        return super().step(u.reshape(1))
 
     def _get_obs(self) -> np.ndarray:
         theta = self.state[0]
