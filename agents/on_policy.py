@@ -42,6 +42,7 @@ from .policy import (
     POLICY_ALIASES,
     RecurrentActorCriticPolicy,
     RecurrentState,
+    check_finite,
     check_spaces,
     policy_core,
 )
@@ -229,6 +230,11 @@ class RecurrentOnPolicyAlgorithm(UpdateMixin, OnPolicyAlgorithm):
         :raises NonFiniteError: a loss or gradient became NaN/inf.
         """
         check_int("total_timesteps", total_timesteps, 0)
+        if self.env is None:
+            raise ValueError(
+                f"{type(self).__name__} has no environment to learn from: pass env to the "
+                "constructor or to load(), or call set_env(env) first"
+            )
         return super().learn(
             total_timesteps=total_timesteps,
             callback=callback,
@@ -297,7 +303,9 @@ class RecurrentOnPolicyAlgorithm(UpdateMixin, OnPolicyAlgorithm):
         """``normalize_reward``: r / std(discounted return), clipped to ±10 (else r).
 
         The return R ← γR + r per env folds into SB3's ``RunningMeanStd`` and restarts at
-        episode ends (what ``VecNormalize(norm_reward=True)`` does)."""
+        episode ends (what ``VecNormalize(norm_reward=True)`` does). A NaN or inf reward
+        is refused before it reaches the statistics (:class:`NonFiniteInputError`)."""
+        check_finite("reward", rewards)
         if not self.normalize_reward:
             return rewards
         scaled, self._ret = normalize_rewards(

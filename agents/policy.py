@@ -24,6 +24,40 @@ from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from bpl import make_cell
+from bpl.credit import NonFiniteError
+
+
+class NonFiniteInputError(NonFiniteError, ValueError):
+    """An observation, reward or recurrent state holds NaN or inf; it was refused before
+    it reached any running statistic or parameter (both a :class:`NonFiniteError` and a
+    ``ValueError``)."""
+
+
+def check_finite(name: str, value: Any) -> None:
+    """Raise :class:`NonFiniteInputError` naming ``name`` and the rows holding NaN or inf.
+
+    :param value: a tensor or array, (B, ·) or (B,); non-float values pass.
+    """
+    if isinstance(value, torch.Tensor):
+        if not (value.is_floating_point() or value.is_complex()):
+            return
+        bad = ~torch.isfinite(value)
+        if not bool(bad.any()):
+            return
+        rows = bad.reshape(bad.shape[0], -1).any(1).nonzero().flatten().tolist() if bad.ndim else []
+    else:
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "fc":
+            return
+        bad = ~np.isfinite(arr)
+        if not bad.any():
+            return
+        rows = np.flatnonzero(bad.reshape(bad.shape[0], -1).any(1)).tolist() if bad.ndim else []
+    raise NonFiniteInputError(
+        f"non-finite {name}: NaN or inf in rows {rows[:10]} (of shape {tuple(value.shape)}); "
+        f"a {name} must be finite, and it was refused before reaching any statistic"
+    )
+
 
 #: Observation spaces the policy accepts (flattened by SB3's preprocessing).
 SUPPORTED_OBSERVATION_SPACES = (
@@ -255,10 +289,14 @@ class RecurrentActorCriticPolicy(BasePolicy):
     @torch.no_grad()
     def update_obs_stats(self, obs: torch.Tensor) -> None:
         """Fold a batch of observations (B, ·) into the running mean and variance
-        (parallel algorithm of Chan et al., as SB3's ``RunningMeanStd``)."""
+        (parallel algorithm of Chan et al., as SB3's ``RunningMeanStd``).
+
+        :raises NonFiniteInputError: an observation holds NaN or inf (checked first, even
+            with ``normalize_obs=False``: the statistics are left as they were)."""
+        x = self.extract_features(obs, self.features_extractor)  # (B, ·) -> (B, F)
+        check_finite("observation", x)  # before anything is folded in
         if not self.normalize_obs:
             return
-        x = self.extract_features(obs, self.features_extractor)  # (B, ·) -> (B, F)
         n = x.shape[0]
         mean, var = x.mean(0), x.var(0, unbiased=False)
         total = self.obs_count + n
@@ -325,21 +363,37 @@ class RecurrentActorCriticPolicy(BasePolicy):
         self.set_training_mode(False)
         obs_tensor, vectorized = self.obs_to_tensor(observation)
         n_envs = obs_tensor.shape[0]
+        check_finite("observation", obs_tensor)
         if state is None:
             z = self.core.initial_state(n_envs)
         else:
             if isinstance(state, tuple):  # sb3-contrib style (h, c) tuples: concatenate
                 state = np.concatenate(state, axis=-1)
-            z = torch.as_tensor(
-                np.asarray(state), dtype=self.core.weight_hh.dtype, device=self.device
-            )
+            state = np.asarray(state)
+            if state.dtype.kind not in "fiu":
+                raise ValueError(
+                    f"state must be a float array of shape ({n_envs}, {self.state_size}), "
+                    f"got dtype {state.dtype}"
+                )
+            z = torch.as_tensor(state, dtype=self.core.weight_hh.dtype, device=self.device)
             if tuple(z.shape) != (n_envs, self.state_size):
                 raise ValueError(
                     f"state must have shape ({n_envs}, {self.state_size}), got {tuple(z.shape)}"
                 )
+            check_finite("recurrent state", z)
         if episode_start is None:
             episode_start = np.zeros(n_envs, dtype=bool)
-        start = torch.as_tensor(np.asarray(episode_start), dtype=z.dtype, device=self.device)
+        episode_start = np.asarray(episode_start)
+        if episode_start.size != n_envs:
+            raise ValueError(
+                f"episode_start must have one entry per observation ({n_envs}), got shape "
+                f"{episode_start.shape}"
+            )
+        if episode_start.dtype.kind not in "biuf" or not np.isin(episode_start, (0, 1)).all():
+            raise ValueError(
+                f"episode_start must hold bools (or 0/1), got {episode_start.tolist()!r:.100}"
+            )
+        start = torch.as_tensor(episode_start.astype(np.float32), dtype=z.dtype, device=self.device)
         start = start.reshape(n_envs)
         with torch.no_grad():
             actions, new_state = self.forward(obs_tensor, RecurrentState(z), start, deterministic)
