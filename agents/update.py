@@ -3,7 +3,7 @@
 Layout: time-first. A rollout holds T = ``n_steps`` steps of B environments; it is cut
 into K = T / k windows of k = ``window`` steps (k = T, one window per environment, is
 RecurrentA2C's default). In the windowed layout the rows are r = c·B + b (window c of
-environment b): (T, B, ·) -> (k, K·B, ·), see :func:`to_windows`.
+environment b): (T, B, ·) -> (k, K·B, ·), see :func:`bpl.windows.to_windows`.
 
 Per rollout (bp_lambda.md §5 and §7):
 
@@ -31,25 +31,10 @@ import torch.nn.functional as F
 from stable_baselines3.common.utils import explained_variance
 
 from bpl.credit import NonFiniteError
+from bpl.windows import from_windows, to_windows
 
 from .policy import RecurrentState
 from .window import Pass, Targets, Window, gae_advantages
-
-
-def to_windows(x: torch.Tensor, k: int) -> torch.Tensor:
-    """(T, B, ...) -> (k, K·B, ...), row r = c·B + b holding window c of environment b."""
-    T, B = x.shape[:2]
-    K = T // k
-    rest = x.shape[2:]
-    return x.reshape(K, k, B, *rest).transpose(0, 1).reshape(k, K * B, *rest)
-
-
-def from_windows(x: torch.Tensor, B: int) -> torch.Tensor:
-    """Inverse of :func:`to_windows`: (k, K·B, ...) -> (K·k, B, ...)."""
-    k, R = x.shape[:2]
-    K = R // B
-    rest = x.shape[2:]
-    return x.reshape(k, K, B, *rest).transpose(0, 1).reshape(K * k, B, *rest)
 
 
 class UpdateMixin:
@@ -289,4 +274,4 @@ class UpdateMixin:
         return to_windows(x, k)[:, rows]
 
 
-__all__ = ["UpdateMixin", "from_windows", "to_windows"]
+__all__ = ["UpdateMixin"]

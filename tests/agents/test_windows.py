@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from agents import RecurrentA2C, RecurrentPPO
-from agents.update import from_windows, to_windows
+from bpl.windows import from_windows, to_windows
 
 from .helpers import cue_venv
 
