@@ -6,8 +6,9 @@
 
 Modules: :mod:`agents.config` (the options), :mod:`agents.on_policy` (the recurrent
 on-policy base), :mod:`agents.recurrent_a2c`, :mod:`agents.recurrent_ppo`,
-:mod:`agents.policy`, :mod:`agents.checkpoint` (the file format), :mod:`agents.probe`
-(``bpl/sg_cosine``), :mod:`agents.runs` (what ``scripts/train.py`` does).
+:mod:`agents.update` (passes, windows, the credit engine's use), :mod:`agents.policy`,
+:mod:`agents.checkpoint` (the file format), :mod:`agents.runs` (what
+``scripts/train.py`` does); ``bpl/sg_cosine`` comes from :class:`bpl.AlignmentProbe`.
 """
 
 from bpl.credit import CREDIT_MODES, NonFiniteError

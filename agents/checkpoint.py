@@ -117,6 +117,7 @@ TENSORS_OPTIONAL = (
     "sg_optimizer",
     "sg_scale_sq",
     "sg_input_norm",
+    "sg_reliability",
     "reward_rms",
 )
 
@@ -441,7 +442,7 @@ def check_tensors(tensors: Any) -> dict[str, Any]:
             f"{list(TENSORS_REQUIRED)} and may hold {list(TENSORS_OPTIONAL)}"
         )
     for key, value in tensors.items():
-        if key in ("sg_scale_sq", "reward_rms"):
+        if key in ("sg_scale_sq", "sg_reliability", "reward_rms"):
             if not isinstance(value, torch.Tensor):
                 raise _Refused(f"{key} must be a tensor, got {type(value).__name__}")
         elif not isinstance(value, dict):
@@ -695,6 +696,10 @@ def _restore(model: Any, tensors: dict[str, Any]) -> None:
             raise _Refused(f"sg_scale_sq has shape {tuple(got.shape)}, the model's {want}")
         if bool((got < 0).any()):
             raise _Refused(f"sg_scale_sq must be >= 0, got {got.tolist()}")
+    if "sg_reliability" in tensors:
+        got = tensors["sg_reliability"]
+        if tuple(got.shape) != () or not bool(torch.isfinite(got)):
+            raise _Refused(f"sg_reliability must be one finite number, got {got.tolist()}")
     try:
         policy.load_state_dict(tensors["policy"])
         policy.optimizer.load_state_dict(tensors["policy_optimizer"])

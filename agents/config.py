@@ -173,6 +173,11 @@ class AgentConfig:
     sg_normalize_input: bool = option(
         True, "the critic works in standardised coordinates of the state z"
     )
+    sg_adaptive_beta: bool = option(
+        False,
+        "bp_lambda: inject beta*r*g_hat, r in [0, 1] the critic's measured reliability "
+        "(running cosine of g_hat with its k-step bootstrapped targets; 0 until measured)",
+    )
     log_sg_cosine: bool = option(
         False, "log bpl/sg_cosine, cosine of g_hat with the exact future gradient (extra sweep)"
     )
@@ -205,6 +210,7 @@ class AgentConfig:
             "sg_train_output_only",
             "sg_normalize",
             "sg_normalize_input",
+            "sg_adaptive_beta",
             "log_sg_cosine",
         ):
             setattr(self, name, check_bool(name, getattr(self, name)))

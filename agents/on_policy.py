@@ -33,6 +33,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
+from bpl.alignment import AlignmentProbe
 from bpl.credit import CRITIC_MODES, CreditEngine, NonFiniteError
 
 from . import checkpoint
@@ -46,7 +47,6 @@ from .policy import (
     check_spaces,
     policy_core,
 )
-from .probe import AlignmentProbe
 from .update import UpdateMixin
 from .window import History, Window, normalize_rewards
 
@@ -174,6 +174,8 @@ class RecurrentOnPolicyAlgorithm(UpdateMixin, OnPolicyAlgorithm):
                 sg_max_grad_norm=self.sg_max_grad_norm,
                 sg_normalize=self.sg_normalize and critic,
                 sg_normalize_input=self.sg_normalize_input and critic,
+                sg_adaptive_beta=self.sg_adaptive_beta and self.credit == "bp_lambda",
+                sg_probe_horizon=self.sg_cosine_horizon,
                 device=self.device,
             )
         self._probe = AlignmentProbe(self.sg_cosine_horizon, self.sg_gamma)

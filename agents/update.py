@@ -223,11 +223,13 @@ class UpdateMixin:
         T, B = w.shape
         k = self._window_len(w)
         engine = self.credit_engine
+        log = self.logger.record_mean
         zs, jw = p.zs[-T:].detach(), p.jacs[-T:]
         ends, starts = w.ends > 0, w.starts > 0
         if engine.bp_lambda is not None:  # traces run through the rollout, row = env
             credit = engine.learn_window(w.z0, zs, jw, l_unit, ends, starts)
             predictions = credit.predictions
+            log("bpl/sg_reliability", engine.reliability)
         else:  # DNI regresses at every window's start on that window's target
             z_before = torch.cat([w.z0[None], zs[k - 1 : T - 1 : k]]).reshape(-1, zs.shape[-1])
             credit = engine.learn_window(
@@ -240,18 +242,21 @@ class UpdateMixin:
             )
             predictions = from_windows(credit.predictions, B)
         engine.step()
-        log = self.logger.record_mean
         if credit.error is not None:
             log("bpl/td_error", credit.error)
-        if self.log_sg_cosine:
-            cos = self._probe.add(predictions, jw, l_unit, w.starts)
-            if cos is not None:
-                log("bpl/sg_cosine", cos)
+        if engine.probe is not None:  # the engine measures ĝ against G itself
+            if engine.alignment is not None:
+                log("bpl/sg_cosine", engine.alignment)
+        elif self.log_sg_cosine:
+            res = self._probe.add(predictions, jw, l_unit, w.starts)
+            if res is not None:
+                log("bpl/sg_cosine", res.cosine)
         last = predictions[k - 1 :: k]  # (K, B, |z|), ĝ at each window's last state
         log("bpl/sg_norm", last.norm(dim=-1).mean().item())
         # size of the injected β ĝ relative to the rollout's immediate gradients
-        ratio = self.sg_beta * last.norm() / (l_unit.norm() * (k / T) ** 0.5 + 1e-12)
+        ratio = engine.beta * last.norm() / (l_unit.norm() * (k / T) ** 0.5 + 1e-12)
         log("bpl/sg_injection_ratio", ratio.item())
+        log("bpl/sg_beta", engine.beta)
         K = T // k
         inject = engine.injection(last.reshape(K * B, -1), ends[k - 1 :: k].reshape(-1))
         return inject.view(K, B, -1)

@@ -10,7 +10,13 @@ Experiments built on it (the sequence learner, the paper's tasks) live in
 :mod:`bpl.experiments`; :class:`SequenceLearner` is re-exported here.
 """
 
-from .alignment import alignment, cosine_similarity, exact_state_gradients
+from .alignment import (
+    AlignmentProbe,
+    ProbeResult,
+    alignment,
+    cosine_similarity,
+    exact_state_gradients,
+)
 from .bp_lambda import BPLambda, td_error
 from .cells import CELLS, GRUCell, LSTMCell, RecurrentCell, RNNCell, make_cell, one_step_gradients
 from .credit import CREDIT_MODES, CreditEngine, NonFiniteError, WindowCredit
@@ -20,6 +26,8 @@ from .synthetic_gradient import SyntheticGradient
 from .targets import bootstrapped_targets, future_gradients, lambda_targets, vjp_jacobian
 
 __all__ = [
+    "AlignmentProbe",
+    "ProbeResult",
     "BPLambda",
     "CELLS",
     "CREDIT_MODES",

@@ -1,10 +1,13 @@
 """Alignment of a learning signal with the exact BPTT gradient (bp_lambda.md §4).
 
 Layout: time-first, (T, B, H). The quality of online learning is the quality of ĝ,
-measured as the cosine between l_t + ĝ_t and dL/dz_t.
+measured as the cosine between l_t + ĝ_t and dL/dz_t, and online by
+:class:`AlignmentProbe`: ĝ_t against the exact future gradient G_t over stored stretches.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 
@@ -54,3 +57,79 @@ def alignment(
     per_step = (cos * w).sum(1) / w.sum(1)  # (T,)
     overall = (cos * w).sum() / w.sum().clamp_min(1)
     return per_step, overall
+
+
+class ProbeResult(NamedTuple):
+    """One :class:`AlignmentProbe` measurement over the steps where G_t is known.
+
+    :param cosine: mean over steps of cos(ĝ_t, G_t).
+    :param scale: the least-squares scale c = Σ ĝ_t·G_t / Σ ĝ_t·ĝ_t, which minimises
+        Σ ‖c ĝ_t − G_t‖²: 1 for ĝ = G, below 1 for a critic that over-predicts or is
+        partly noise, ≤ 0 for one that points the wrong way.
+    :param steps: how many (step, row) pairs were measured.
+    """
+
+    cosine: float
+    scale: float
+    steps: int
+
+
+class AlignmentProbe:
+    """ĝ_t against the exact discounted future gradient G_t, measured online.
+
+    It stores the critic's predictions ĝ_t with the Jacobians J_t, immediate gradients
+    l_t and episode starts and, every ``horizon`` steps, computes G_t by a backward sweep
+    over the stored stretch (:func:`bpl.future_gradients`). Steps count where G_t is exact
+    within the stretch: the episode ends inside it, or at least half the stretch
+    follows t (then G_t misses only terms discounted by γ^{horizon/2}).
+
+    :param horizon: steps per measurement (>= 2).
+    :param gamma: the critic's discount γ_g (G_t is discounted by it).
+    """
+
+    def __init__(self, horizon: int, gamma: float) -> None:
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 2:
+            raise ValueError(f"horizon must be an integer >= 2, got {horizon!r}")
+        self.horizon, self.gamma = horizon, check_unit_interval("gamma", gamma)
+        self._stored: dict[str, list[torch.Tensor]] = {}
+
+    def reset(self) -> None:
+        """Forget the stored steps (new episodes in every row)."""
+        self._stored = {}
+
+    def add(
+        self,
+        predictions: torch.Tensor,
+        jacs: torch.Tensor,
+        imm_grads: torch.Tensor,
+        starts: torch.Tensor,
+    ) -> ProbeResult | None:
+        """Store T steps; return a measurement once ``horizon`` steps are stored, else None.
+
+        :param predictions: ĝ_t, (T, B, H), in z's coordinates.
+        :param jacs: J_t, (T, B, H, H).
+        :param imm_grads: l_t, (T, B, H).
+        :param starts: (T, B), 1 (or True) where step t starts an episode.
+        """
+        p = self._stored
+        for key, val in (("sg", predictions), ("jac", jacs), ("l", imm_grads), ("st", starts)):
+            p.setdefault(key, []).append(val.detach())
+        if sum(x.shape[0] for x in p["sg"]) < self.horizon:
+            return None
+        sg, jac, imm, st = (torch.cat(p[k]) for k in ("sg", "jac", "l", "st"))
+        self._stored = {}
+        st = st.to(sg.dtype)
+        jac = jac * (1.0 - st)[..., None, None]  # cut the chain at episode starts
+        G = future_gradients(imm, jac, self.gamma)  # (N, B, H)
+        N = sg.shape[0]
+        ends_after = torch.flip(torch.cummax(torch.flip(st, [0]), 0).values, [0])  # (N, B)
+        # a start at s > t means t's episode ended inside the stretch
+        later_start = torch.cat([ends_after[1:], torch.zeros_like(ends_after[:1])]) > 0
+        early = torch.arange(N, device=sg.device).unsqueeze(1) < N // 2
+        mask = (later_start | early) & (G.norm(dim=-1) > 0)
+        if not bool(mask.any()):
+            return None
+        g, target = sg[mask], G[mask]  # (M, H)
+        cos = cosine_similarity(g, target).mean().item()
+        scale = float((g * target).sum() / (g * g).sum().clamp_min(1e-30))
+        return ProbeResult(cos, scale, int(mask.sum()))

@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from ._checks import check_non_negative, check_positive_int, check_unit_interval
+from .alignment import AlignmentProbe
 from .bp_lambda import BPLambda
 from .normalization import StateNormalizer
 from .synthetic_gradient import SyntheticGradient
@@ -57,6 +58,8 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 }
 #: rate of the running mean of l² behind ``sg_normalize``'s σ (EMA per window)
 SCALE_MOMENTUM = 0.01
+#: rate of the running reliability behind ``sg_adaptive_beta`` (EMA per measurement)
+RELIABILITY_RATE = 0.2
 
 
 class NonFiniteError(RuntimeError):
@@ -103,6 +106,10 @@ class CreditEngine:
     :param sg_hidden_sizes: hidden layers of a new critic (``()``: linear ĝ = A z + b).
     :param sg_train_output_only: learn only the critic's output layer (structured trace).
     :param sg_max_grad_norm: clip the critic's update to this norm (None: no clipping).
+    :param sg_adaptive_beta: bp_lambda only: inject β·r ĝ instead of β ĝ, r ∈ [0, 1] the
+        critic's measured reliability (:attr:`reliability`, 0 until it has been measured:
+        a fresh critic injects nothing).
+    :param sg_probe_horizon: steps per reliability measurement (``sg_adaptive_beta``).
     :param sg_normalize: the critic predicts G/σ, σ a running RMS of l.
     :param sg_normalize_input: the critic works in standardised coordinates of z.
     :param optimizer: ``"adam"`` or ``"sgd"``, the critic's optimizer.
@@ -125,6 +132,8 @@ class CreditEngine:
         sg_max_grad_norm: float | None = None,
         sg_normalize: bool = False,
         sg_normalize_input: bool = False,
+        sg_adaptive_beta: bool = False,
+        sg_probe_horizon: int = 256,
         optimizer: str = "adam",
         gradient_critic: SyntheticGradient | None = None,
         check_inputs: bool = False,
@@ -143,6 +152,7 @@ class CreditEngine:
                 raise ValueError("sg_max_grad_norm must be a number > 0 or None, got 0")
         self.sg_max_grad_norm = sg_max_grad_norm
         for name, flag in (
+            ("sg_adaptive_beta", sg_adaptive_beta),
             ("sg_normalize", sg_normalize),
             ("sg_normalize_input", sg_normalize_input),
             ("sg_train_output_only", sg_train_output_only),
@@ -168,6 +178,15 @@ class CreditEngine:
         #: running mean of l² (``sg_normalize``); None until the first window
         self.scale_sq: torch.Tensor | None = None
         self.sg_normalize = sg_normalize
+        if sg_adaptive_beta and self.credit != "bp_lambda":
+            raise ValueError(f"sg_adaptive_beta needs credit='bp_lambda', got credit={credit!r}")
+        self.sg_adaptive_beta = sg_adaptive_beta
+        #: running least-squares scale of ĝ against the exact future gradient (0 until
+        #: measured), and the last measured cosine (``sg_adaptive_beta``)
+        self.reliability = 0.0
+        self.alignment: float | None = None
+        self.measurements = 0
+        self.probe = AlignmentProbe(sg_probe_horizon, self.sg_gamma) if sg_adaptive_beta else None
         if not uses:
             return
         if gradient_critic is None:
@@ -232,6 +251,8 @@ class CreditEngine:
     # ------------------------------------------------------------------ rows
     def reset(self, batch_size: int) -> None:
         """Fresh BP(λ) traces for ``batch_size`` rows (no-op without BP(λ))."""
+        if self.probe is not None:
+            self.probe.reset()
         if self.bp_lambda is not None:
             self.bp_lambda.reset(batch_size)
 
@@ -274,6 +295,53 @@ class CreditEngine:
 
     # ------------------------------------------------------------------ learning
     def learn_window(
+        self,
+        z0: torch.Tensor,
+        zs: torch.Tensor,
+        jacs: torch.Tensor,
+        imm_grads: torch.Tensor,
+        ends: torch.Tensor,
+        starts: torch.Tensor | None = None,
+        update_statistics: bool = True,
+    ) -> WindowCredit:
+        """Learn the critic from T steps (see :meth:`_learn`); with ``sg_adaptive_beta``
+        also measure its reliability (:attr:`reliability`) when ``update_statistics``.
+
+        The reliability is the running least-squares scale c = Σ ĝ_t·G_t / Σ ĝ_t·ĝ_t of
+        the critic's predictions against the exact future gradients G_t, measured every
+        ``sg_probe_horizon`` steps by :class:`bpl.alignment.AlignmentProbe`: the factor
+        that makes c·ĝ the best estimate of G. It is 1 for a perfect critic, near 0 for
+        a zero, noisy or misaligned one, below 1 for one that over-predicts.
+        """
+        credit = self._learn(z0, zs, jacs, imm_grads, ends, starts, update_statistics)
+        if self.probe is not None and update_statistics:
+            self._measure_reliability(credit.predictions, jacs, imm_grads, starts)
+        return credit
+
+    @torch.no_grad()
+    def _measure_reliability(self, preds, jacs, imm, starts) -> None:
+        """Feed the probe; fold each measurement's scale into :attr:`reliability`."""
+        T, B = preds.shape[:2]
+        if starts is None:
+            starts = torch.zeros(T, B, dtype=torch.bool, device=preds.device)
+        res = self.probe.add(preds, jacs.to(preds.dtype), imm.to(preds.dtype), starts)
+        if res is None:
+            return
+        self.alignment = res.cosine
+        first = self.measurements == 0
+        self.measurements += 1
+        rate = 1.0 if first else RELIABILITY_RATE
+        self.reliability += rate * (res.scale - self.reliability)
+
+    @property
+    def beta(self) -> float:
+        """The β injected now: ``sg_beta``, times the reliability clipped to [0, 1] with
+        ``sg_adaptive_beta``."""
+        if not self.sg_adaptive_beta:
+            return self.sg_beta
+        return self.sg_beta * min(1.0, max(0.0, self.reliability))
+
+    def _learn(
         self,
         z0: torch.Tensor,
         zs: torch.Tensor,
@@ -351,7 +419,7 @@ class CreditEngine:
         """β ĝ(z_last) where the episode goes on after the window, 0 where it ended there:
         (B, |z|), (B,) -> (B, |z|)."""
         live = (~end.to(torch.bool)).to(last.dtype).unsqueeze(-1)
-        return self.sg_beta * last * live
+        return self.beta * last * live
 
     def zero_grad(self) -> None:
         """Forget the critic's accumulated update."""
@@ -394,6 +462,8 @@ class CreditEngine:
             out["sg_scale_sq"] = self.scale_sq.detach().cpu()
         if self.normalizer is not None:
             out["sg_input_norm"] = self.normalizer.state_dict()
+        if self.probe is not None:
+            out["sg_reliability"] = torch.tensor(self.reliability, dtype=torch.float64)
         return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -412,6 +482,9 @@ class CreditEngine:
                 self.scale_sq = torch.as_tensor(state["sg_scale_sq"]).to(ref.device)
             if self.normalizer is not None:
                 self.normalizer.load_state_dict(state["sg_input_norm"])
+            if "sg_reliability" in state and self.probe is not None:
+                self.reliability = float(state["sg_reliability"])
+                self.measurements = 1
         except (KeyError, RuntimeError, TypeError) as err:
             raise ValueError(f"gradient critic state does not match: {err!r}") from err
 
@@ -429,6 +502,7 @@ class CreditEngine:
             "sg_max_grad_norm": self.sg_max_grad_norm,
             "sg_normalize": self.sg_normalize,
             "sg_normalize_input": self.normalizer is not None,
+            "sg_adaptive_beta": self.sg_adaptive_beta,
             "optimizer": self.optimizer_name,
         }
 

@@ -139,3 +139,67 @@ def test_bad_arguments_name_the_value(kwargs, match):
     kw = {"credit": "bp_lambda", "state_size": H} | kwargs
     with pytest.raises(ValueError, match=match):
         CreditEngine(**kw)
+
+
+def _future_by_hand(imms, jacs, gamma):
+    """G_t = J_{t+1}^T (l_{t+1} + γ G_{t+1}), G_{T−1} = 0, by a plain loop."""
+    G = torch.zeros_like(imms)
+    for t in range(imms.shape[0] - 2, -1, -1):
+        G[t] = torch.einsum("bij,bi->bj", jacs[t + 1], imms[t + 1] + gamma * G[t + 1])
+    return G
+
+
+@pytest.mark.parametrize("c", [1.0, 2.0, -0.5])
+def test_probe_scale_is_the_least_squares_factor(c):
+    """Predictions c·G give cosine sign(c) and scale 1/c, over the first half of the stretch."""
+    from bpl.alignment import AlignmentProbe
+
+    _, jacs, imms, _ = _window(6)
+    starts = torch.zeros(T, B)
+    G = _future_by_hand(imms, jacs, 0.9)
+    res = AlignmentProbe(T, 0.9).add(c * G, jacs, imms, starts)
+    assert res.cosine == pytest.approx(1.0 if c > 0 else -1.0)
+    assert res.scale == pytest.approx(1.0 / c)
+    assert res.steps == (T // 2) * B
+
+
+def test_reliability_follows_the_probe_from_the_first_measurement():
+    from bpl.credit import RELIABILITY_RATE
+
+    zs, jacs, imms, ends = _window(5)
+    ends[:] = False
+    engine = CreditEngine("bp_lambda", H, gradient_critic=random_critic(H, seed=3),
+                          sg_gamma=0.9, sg_adaptive_beta=True, sg_probe_horizon=T)  # fmt: skip
+    engine.reset(B)
+    out = engine.learn_window(zs[0], zs, jacs, imms, ends)
+    G = _future_by_hand(imms, jacs, 0.9)[: T // 2]
+    g = out.predictions[: T // 2]
+    want = float((g * G).sum() / (g * g).sum())
+    assert engine.reliability == pytest.approx(want, rel=1e-9)  # the first one is taken whole
+    assert engine.alignment == pytest.approx(float(bpl.cosine_similarity(g, G).mean()))
+    engine.reliability = 0.0  # later measurements move it by RATE towards theirs
+    engine.learn_window(zs[-1], zs, jacs, imms, ends)  # same critic, same stretch
+    assert engine.reliability == pytest.approx(RELIABILITY_RATE * want, rel=1e-9)
+
+
+def test_adaptive_beta_scales_the_injection_by_the_clipped_reliability():
+    engine, _ = _engine("bp_lambda", sg_beta=2.0, sg_adaptive_beta=True)
+    g = torch.ones(B, H, dtype=torch.float64)
+    live = torch.zeros(B, dtype=torch.bool)
+    assert torch.equal(engine.injection(g, live), torch.zeros_like(g))  # unmeasured: nothing
+    engine.reliability = 0.25
+    assert torch.allclose(engine.injection(g, live), 0.5 * g)
+    engine.reliability = -0.3
+    assert torch.equal(engine.injection(g, live), torch.zeros_like(g))
+    engine.reliability = 1.7
+    assert torch.allclose(engine.injection(g, live), 2.0 * g)
+    fixed, _ = _engine("bp_lambda", sg_beta=2.0)
+    assert torch.allclose(fixed.injection(g, live), 2.0 * g)
+    other = CreditEngine("bp_lambda", H, sg_adaptive_beta=True, dtype=torch.float64)
+    other.load_state_dict(engine.state_dict())
+    assert other.reliability == pytest.approx(1.7)
+
+
+def test_adaptive_beta_is_for_bp_lambda_only():
+    with pytest.raises(ValueError, match="sg_adaptive_beta needs credit='bp_lambda'"):
+        CreditEngine("dni", H, sg_adaptive_beta=True)
