@@ -15,7 +15,7 @@ import math
 import torch
 from torch import nn
 
-from ._checks import check_positive_int, check_same_dtype, check_tensor
+from ._checks import check_positive_int, check_same_dtype, check_tensor, check_unit_interval
 
 
 class RecurrentCell(nn.Module, abc.ABC):
@@ -101,9 +101,13 @@ def _row_scale(d: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 
 class RNNCell(RecurrentCell):
-    """Elman cell h_t = φ(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh), φ = tanh or identity.
+    """Leaky Elman cell h_t = α h_{t−1} + φ(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh),
+    φ = tanh or identity.
 
     :param nonlinearity: ``"tanh"`` or ``"linear"`` (the paper's linear RNN).
+    :param alpha: the leak α ∈ [0, 1) (0: torch's Elman cell exactly). A unit keeps α of
+        its previous value, so its own past reaches it without the recurrent weights —
+        the within-unit path that e-prop's traces follow (:mod:`bpl.eprop`).
     """
 
     gates = 1
@@ -113,25 +117,38 @@ class RNNCell(RecurrentCell):
         input_size: int,
         hidden_size: int,
         nonlinearity: str = "tanh",
+        alpha: float = 0.0,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
     ) -> None:
         if nonlinearity not in ("tanh", "linear"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'linear', got {nonlinearity!r}")
+        alpha = check_unit_interval("alpha", alpha)
+        if alpha >= 1:
+            raise ValueError(f"alpha must be in [0, 1), got {alpha}")
         super().__init__(input_size, hidden_size, dtype=dtype, device=device)
         self.nonlinearity = nonlinearity
+        self.alpha = alpha
 
     def _forward(self, x, z):
         pre = x @ self.weight_ih.t() + self.bias_ih + z @ self.weight_hh.t() + self.bias_hh
-        h = torch.tanh(pre) if self.nonlinearity == "tanh" else pre
-        return h, (h.detach(),)
+        act = torch.tanh(pre) if self.nonlinearity == "tanh" else pre
+        h = act + self.alpha * z if self.alpha else act
+        return h, (act.detach(),)
 
     def _jacobian(self, z, cache):
-        (h,) = cache
+        (act,) = cache
         W = self.weight_hh.detach()
         if self.nonlinearity == "linear":
-            return W.expand(z.shape[0], -1, -1).clone()
-        return _row_scale(1 - h * h, W)  # diag(1 − h²) W_hh
+            jac = W.expand(z.shape[0], -1, -1).clone()
+        else:
+            jac = _row_scale(1 - act * act, W)  # diag(φ'(a_t)) W_hh
+        if self.alpha:
+            jac.diagonal(dim1=1, dim2=2).add_(self.alpha)  # + α I
+        return jac
+
+    def extra_repr(self) -> str:
+        return f"nonlinearity={self.nonlinearity!r}, alpha={self.alpha}"
 
 
 class GRUCell(RecurrentCell):

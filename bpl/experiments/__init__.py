@@ -22,7 +22,8 @@ from .harness import (
     parse_method,
     train,
 )
-from .sequence import LOSSES, SequenceLearner, bce_loss, ce_loss, mse_loss
+from .losses import LOSSES, bce_loss, ce_loss, mse_loss
+from .sequence import SequenceLearner
 from .tasks import (
     TASK_LOSSES,
     Batch,

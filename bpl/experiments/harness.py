@@ -68,15 +68,17 @@ def make_rnn(
     seed: int,
     nonlinearity: str = "linear",
     radius: float = 1.0,
+    alpha: float = 0.0,
 ) -> RNNCell:
-    """An RNN cell with W_hh = ``radius`` × a random orthogonal matrix and zero biases.
+    """An RNN cell with W_hh = ``radius`` × a random orthogonal matrix and zero biases
+    (and the leak ``alpha``: h_t = α h_{t−1} + φ(…), see :class:`bpl.RNNCell`).
 
     The paper's toy task uses a linear RNN. torch's default uniform init has spectral
     radius ≈ 0.58, so the cue would be gone after ~20 steps; an orthogonal W_hh keeps it
     (radius 1) or lets it fade at a known rate (radius < 1).
     """
     torch.manual_seed(seed)
-    cell = RNNCell(input_size, hidden_size, nonlinearity=nonlinearity)
+    cell = RNNCell(input_size, hidden_size, nonlinearity=nonlinearity, alpha=alpha)
     with torch.no_grad():
         q, _ = torch.linalg.qr(torch.randn(hidden_size, hidden_size))
         cell.weight_hh.copy_(radius * q)

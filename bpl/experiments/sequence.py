@@ -34,43 +34,10 @@ from ..alignment import exact_state_gradients
 from ..bp_lambda import BPLambda
 from ..cells import RecurrentCell
 from ..credit import OPTIMIZERS, CreditEngine
+from ..eprop import NetworkTraces, check_network_traces
 from ..synthetic_gradient import SyntheticGradient
-
-
-def mse_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """½‖y − ŷ‖² per row: (B, O), (B, O) -> (B,)."""
-    return 0.5 * (outputs - targets).pow(2).sum(-1)
-
-
-def bce_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy (nats) summed over output bits, per row; ``outputs`` are
-    logits: (B, O), (B, O) -> (B,)."""
-    return nn.functional.binary_cross_entropy_with_logits(outputs, targets, reduction="none").sum(
-        -1
-    )
-
-
-def ce_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy (nats) per row; ``outputs`` are logits, ``targets`` one-hot (or
-    class probabilities): (B, O), (B, O) -> (B,)."""
-    return -(targets * torch.log_softmax(outputs, dim=-1)).sum(-1)
-
-
-#: per-row losses by name
-LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "mse": mse_loss,
-    "bce": bce_loss,
-    "ce": ce_loss,
-}
-
-
-def _loss(loss) -> tuple[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
-    """(name, per-row loss) for a loss name of :data:`LOSSES` or a callable."""
-    if isinstance(loss, str) and loss in LOSSES:
-        return loss, LOSSES[loss]
-    if callable(loss) and not isinstance(loss, str):
-        return getattr(loss, "__name__", "custom"), loss
-    raise ValueError(f"loss must be one of {tuple(LOSSES)} or a callable, got {loss!r}")
+from ..time_input import augment, phase_features
+from .losses import loss_by_name as _loss
 
 
 class SequenceLearner:
@@ -111,8 +78,15 @@ class SequenceLearner:
         and fixed inside a window), so that directions of z that vary little (a fading
         cue) are learned at the same rate as the others. ĝ is mapped back to z's
         coordinates before it is injected.
+    :param sg_time_input: n > 0: the critic sees z̃_t = [z_t; u_t], u_t the phase of the
+        step index t at n periods (:mod:`bpl.time_input`; the engine's state is |z| + 2n);
+        0: ĝ(z_t) alone.
     :param optimizer: ``"adam"`` or ``"sgd"``, used for all three parameter groups.
     :param check_inputs: let :class:`bpl.BPLambda` check its inputs for NaN/inf every step.
+    :param network_traces: ``None`` (one-step / TBPTT gradients) or ``"eprop"``: the cell
+        (:class:`bpl.RNNCell` or :class:`bpl.LSTMCell`) learns from e-prop eligibility
+        traces, Σ_t L_t · ε_t with L_t = l_t + β ĝ_t (:mod:`bpl.eprop`), instead of the
+        one-step gradient; needs a window of one step (k = 1, not ``bptt``).
     """
 
     def __init__(
@@ -137,6 +111,8 @@ class SequenceLearner:
         sg_normalize_input: bool = False,
         optimizer: str = "adam",
         check_inputs: bool = False,
+        network_traces: str | None = None,
+        sg_time_input: int = 0,
     ) -> None:
         if not isinstance(cell, RecurrentCell):
             raise ValueError(f"cell must be a bpl.RecurrentCell, got {type(cell).__name__}")
@@ -154,6 +130,14 @@ class SequenceLearner:
             if max_grad_norm == 0:
                 raise ValueError("max_grad_norm must be > 0 or None, got 0")
         self.max_grad_norm = max_grad_norm
+        self.network_traces = check_network_traces(network_traces)
+        #: the cell's e-prop traces (``network_traces="eprop"``), else None
+        self.traces = NetworkTraces(cell) if network_traces == "eprop" else None
+        if self.traces is not None and (credit == "bptt" or (k != 1 and credit != "immediate")):
+            raise ValueError(
+                f"network_traces='eprop' needs a window of one step (k = 1, not bptt), got "
+                f"credit={credit!r}, k={k}"
+            )
         if isinstance(sg_max_grad_norm, str):
             if sg_max_grad_norm != "same":
                 raise ValueError(
@@ -162,10 +146,11 @@ class SequenceLearner:
                 )
             sg_max_grad_norm = max_grad_norm
         w = cell.weight_hh
+        self.sg_time_input = check_positive_int("sg_time_input", sg_time_input, minimum=0)
         #: what the credit mode does to each window: the critic, BP(λ), DNI, injection
         self.engine = CreditEngine(
             credit,
-            cell.state_size,
+            cell.state_size + 2 * self.sg_time_input,
             sg_gamma=sg_gamma,
             sg_lambda=sg_lambda,
             sg_beta=sg_beta,
@@ -215,9 +200,21 @@ class SequenceLearner:
         """Steps per window: k, 1 for ``immediate``, None (whole sequence) for ``bptt``."""
         return self.engine.window(self.k)
 
-    def synthetic_gradient(self, z: torch.Tensor) -> torch.Tensor:
-        """ĝ(z) in z's coordinates, (..., |z|) -> (..., |z|) (no learning)."""
-        return self.engine.predict(z)
+    def synthetic_gradient(
+        self, z: torch.Tensor, times: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """ĝ(z) in z's coordinates, (..., |z|) -> (..., |z|) (no learning); ``times``: the
+        states' step indices, needed with ``sg_time_input``."""
+        if not self.sg_time_input:
+            return self.engine.predict(z)
+        if times is None:
+            raise ValueError("sg_time_input: synthetic_gradient needs the states' step indices")
+        z_aug = self._with_time(z, times.expand(z.shape[:-1]))[0]
+        return self.engine.predict(z_aug)[..., : self.cell.state_size]
+
+    def _with_time(self, z, times, jac=None, imm=None):
+        """(z̃, J̃, l̃) with the phase u of step ``times`` (:func:`bpl.time_input.augment`)."""
+        return augment(z, jac, imm, phase_features(times, self.sg_time_input, z.dtype))
 
     def network_parameters(self) -> list[nn.Parameter]:
         """Cell then readout parameters."""
@@ -233,6 +230,7 @@ class SequenceLearner:
             "learning_rate": self.learning_rate,
             "readout_learning_rate": self.readout_learning_rate,
             "max_grad_norm": self.max_grad_norm,
+            "network_traces": self.network_traces,
             **self.engine.config(),
         }
 
@@ -306,6 +304,8 @@ class SequenceLearner:
         if self.engine.uses_critic and injected is None:
             self.engine.reset(B)
         self._zero_grads()
+        if self.traces is not None:
+            self.traces.reset(B)
         window = self.window or T
         z = self.cell.initial_state(B)
         total_loss = 0.0
@@ -336,10 +336,13 @@ class SequenceLearner:
         z_start = z.detach()
         states, jacs, imms = [], [], []
         loss = 0.0
-        with torch.set_grad_enabled(train_net):
+        with torch.set_grad_enabled(train_net and self.traces is None):
             z = z_start
             for t in range(w0, w1):
-                if learn_critic:
+                if self.traces is not None:  # a window of one step: ε_t (E1) with z_t
+                    z, jac = self.traces.step(inputs[t], z, jacobian=learn_critic)
+                    jacs.append(jac)
+                elif learn_critic:
                     z, jac = self.cell.jacobian(inputs[t], z)
                     jacs.append(jac)
                 else:
@@ -353,23 +356,37 @@ class SequenceLearner:
         signals = list(imms)  # s_t = l_t inside the window ...
         error = None
         if learn_critic:
-            zs = torch.stack([s.detach() for s in states])  # n × (B, |z|) -> (n, B, |z|)
-            credit = engine.learn_window(
-                z_start, zs, torch.stack(jacs), torch.stack(imms), ends, update_statistics=update
-            )
-            if credit.target is not None:
-                self.dni_targets.append(credit.target.detach())
-            signals[-1] = signals[-1] + engine.injection(credit.last, ends[-1])
-            error = credit.error
+            last, error = self._learn_critic(z_start, states, jacs, imms, ends, w0, update)
+            signals[-1] = signals[-1] + engine.injection(last, ends[-1])
         elif injected is not None and engine.uses_critic:
             signals[-1] = signals[-1] + engine.injection(injected[w1 - 1], ends[-1])
-        if train_net:
+        if train_net and self.traces is not None:
+            self.traces.accumulate(signals[-1] / B)  # E2: L_t · ε_t, L_t = l_t + β ĝ_t
+        elif train_net:
             # TBPTT through the window from the detached z_start, with l_t at every state
             # and β ĝ at the last: Σ_t (∂z_t/∂Ψ)^T (l_t + Σ_{τ>t} … ) / B.
             torch.autograd.backward(states, [s / B for s in signals])
         if update:
             self._step(learn_critic)
         return z, loss, error
+
+    def _learn_critic(self, z_start, states, jacs, imms, ends, w0, update):
+        """Hand the window (steps w0, w0 + 1, …) to the engine, with the step phase if
+        ``sg_time_input``; return ĝ(z_last) (B, |z|) and the critic's error."""
+        zs = torch.stack([s.detach() for s in states])  # n × (B, |z|) -> (n, B, |z|)
+        jac, imm = torch.stack(jacs), torch.stack(imms)
+        z0 = z_start
+        if self.sg_time_input:
+            times = torch.arange(w0, w0 + len(states), device=zs.device)[:, None].expand(
+                zs.shape[:2]
+            )
+            zs, jac, imm = self._with_time(zs, times, jac, imm)
+            z0 = self._with_time(z_start, times[0] - 1)[0]
+        credit = self.engine.learn_window(z0, zs, jac, imm, ends, update_statistics=update)
+        size = self.cell.state_size
+        if credit.target is not None:
+            self.dni_targets.append(credit.target.detach()[..., :size])
+        return credit.last[..., :size], credit.error
 
     def _zero_grads(self) -> None:
         for p in self.network_parameters():
@@ -448,7 +465,8 @@ class SequenceLearner:
             imms.append(imm)
         zs, jacs, imms = torch.stack(zs), torch.stack(jacs), torch.stack(imms)  # (T, B, ...)
         exact = exact_state_gradients(imms, jacs, 1.0)  # (T, B, |z|)
-        sg = self.synthetic_gradient(zs.reshape(T * B, -1)).view(T, B, -1)  # -> (T, B, |z|)
+        times = torch.arange(T, device=zs.device).unsqueeze(1).expand(T, B)  # (T, B)
+        sg = self.synthetic_gradient(zs, times)  # (T, B, |z|)
         keep = exact.norm(dim=-1) > 0  # (T, B)
         per_step, overall = _alignment(imms + scale * sg, exact, keep)
         return per_step, float(overall)
