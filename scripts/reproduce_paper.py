@@ -1,8 +1,9 @@
 """Reproduce the experiments of Pemberton & Costa (TMLR 2024), "BP(λ): Online Learning via
-Synthetic Gradients", with bpl's sequence learner, on CPU.
+Synthetic Gradients", with bpl's sequence learner, on CPU or one GPU.
 
-    python scripts/reproduce_paper.py [--quick | --preset {quick,medium,full}] [--out DIR]
-        [--only a,b,c,d,e] [--mnist PATH] [--threads N]
+    python scripts/reproduce_paper.py [--quick | --preset {quick,medium,full,gpu}] [--out DIR]
+        [--only a,b,c,d,e] [--set d.hidden=100 ...] [--device cpu|cuda] [--mnist PATH]
+        [--threads N]
 
 Writes into ``--out`` (default ``runs/reproduce``): ``results.json`` (every number and the
 configuration), ``results.md`` (the tables) and one PNG per experiment:
@@ -10,8 +11,14 @@ configuration), ``results.md`` (the tables) and one PNG per experiment:
 (a) frozen linear RNN, only the gradient critic learns: alignment vs training per λ and delay;
 (b) delayed target with the RNN learning: final loss per method, window k and delay;
 (c) sequential digits (LSTM): test accuracy per method and k;
-(d) copy-repeat (LSTM, curriculum): level reached per method with the same number of batches;
+(d) copy-repeat (LSTM, curriculum): level reached per method with the same number of
+    sequences;
 (e) peak memory and time per step vs sequence length, bptt vs bp_lambda.
+
+The experiments themselves are :mod:`bpl.experiments.paper`, their sizes
+:data:`bpl.experiments.presets.PRESETS`; the ``gpu`` preset holds only (d) at the paper's
+size (LSTM H = 100), run by ``scripts/gpu_copy_repeat.sh``. ``--device`` places (b), (c)
+and (d) on that device ((a) and (e) stay on the CPU: (e) measures CPU memory).
 
 Optional dependencies are checked before anything runs: without scikit-learn (the
 ``digits`` extra) (c) is skipped unless ``--mnist`` is given; without matplotlib (the
@@ -26,410 +33,23 @@ import argparse
 import importlib.util
 import json
 import math
-import statistics
 import time
-import weakref
 from pathlib import Path
 
 import torch
 
-import bpl
 from agents.cli import set_threads
-from bpl.experiments import (
-    CopyRepeatCurriculum,
-    DelayedTarget,
-    SequenceLearner,
-    SequentialDigits,
-    make_rnn,
-    method_kwargs,
-    train,
+from bpl.experiments.paper import (
+    METHOD_ORDER,
+    checks,
+    experiment_alignment,
+    experiment_copy,
+    experiment_delayed,
+    experiment_digits,
+    experiment_memory,
+    median,
 )
-
-# --------------------------------------------------------------------------- presets
-#: Sizes of every experiment. ``quick`` is a smoke test (< 1 min); ``medium`` is what
-#: docs/results/paper_*.md report; ``full`` is larger (more seeds, longer training).
-#: ``sg_max_grad_norm`` None: the critic's update is not clipped (clipped at the
-#: network's norm 1 it held its alignment down in (b) and its predictions grew without
-#: bound in (c), docs/results/paper_b_delayed_target.md, paper_c_digits.md).
-PRESETS: dict[str, dict] = {
-    "quick": {
-        "a": {"delays": [10, 20], "lams": [0.0, 1.0], "batches": 20, "seeds": 1, "hidden": []},
-        "b": {
-            "delays": [6],
-            "ks": [1, 2],
-            "batches": 5,
-            "seeds": 1,
-            "batch_size": 8,
-            "sg_max_grad_norm": None,
-        },
-        "c": {
-            "ks": [1, 2],
-            "batches": 5,
-            "seeds": 1,
-            "hidden": 8,
-            "batch_size": 16,
-            "sg_max_grad_norm": None,
-        },
-        "d": {
-            "ks": [2],
-            "batches": 10,
-            "seeds": 1,
-            "hidden": 8,
-            "batch_size": 8,
-            "sg_max_grad_norm": None,
-        },
-        "e": {"lengths": [10, 20], "hidden": 16, "batch_size": 4},
-    },
-    "medium": {
-        "a": {
-            "delays": [10, 20, 30, 60, 120],
-            "lams": [0.0, 0.25, 0.5, 0.75, 1.0],
-            "batches": 100,
-            "seeds": 2,
-            "hidden": [60, 120],
-        },
-        "b": {
-            "delays": [10, 30, 200],
-            "ks": [1, 2, 3, 5],
-            "batches": 60,
-            "seeds": 4,
-            "batch_size": 16,
-            "sg_max_grad_norm": None,
-        },
-        "c": {
-            "ks": [1, 2, 3, 5],
-            "batches": 1000,
-            "seeds": 3,
-            "hidden": 30,
-            "batch_size": 32,
-            "sg_max_grad_norm": None,
-        },
-        "d": {
-            "ks": [1, 3],
-            "batches": 1000,
-            "seeds": 2,
-            "hidden": 16,
-            "batch_size": 16,
-            "learning_rate": 1e-2,
-            "sg_max_grad_norm": None,
-        },
-        "e": {"lengths": [50, 100, 200, 400, 800], "hidden": 30, "batch_size": 16},
-    },
-    "full": {
-        "a": {
-            "delays": [10, 20, 30, 40, 50, 60, 120, 200],
-            "lams": [0.0, 0.25, 0.5, 0.75, 1.0],
-            "batches": 600,
-            "seeds": 3,
-            "hidden": [60, 120, 200],
-        },
-        "b": {
-            "delays": [10, 30, 60, 120, 200],
-            "ks": [1, 2, 3, 5],
-            "batches": 100,
-            "seeds": 5,
-            "batch_size": 16,
-            "sg_max_grad_norm": None,
-        },
-        "c": {
-            "ks": [1, 2, 3, 5],
-            "batches": 2000,
-            "seeds": 5,
-            "hidden": 30,
-            "batch_size": 32,
-            "sg_max_grad_norm": None,
-        },
-        "d": {
-            "ks": [1, 3],
-            "batches": 1500,
-            "seeds": 3,
-            "hidden": 32,
-            "batch_size": 16,
-            "learning_rate": 1e-2,
-            "sg_max_grad_norm": None,
-        },
-        "e": {"lengths": [50, 100, 200, 400, 800, 1600], "hidden": 30, "batch_size": 16},
-    },
-}
-
-METHOD_ORDER = ["immediate", "tbptt", "dni", "bp_lambda(0.5)", "bp_lambda(1)", "bptt"]
-
-
-def _median(xs: list[float]) -> float:
-    xs = [x for x in xs if x is not None and not math.isnan(x)]
-    return statistics.median(xs) if xs else float("nan")
-
-
-# --------------------------------------------------------------------------- (a)
-def experiment_alignment(cfg: dict, bar) -> dict:
-    """Frozen linear RNN (H = 30), only the gradient critic learns; alignment of l_t + ĝ_t with
-    dL/dz_t over training, for each λ and delay (one fixed cue, batch of 1: every row of
-    a batch would be the same sequence)."""
-    H, points = 30, 10
-    curves: dict = {}
-    final: dict = {}
-    runs = [(d, lam, None) for d in cfg["delays"] for lam in cfg["lams"]]
-    runs += [(d, 1.0, (64,)) for d in cfg["hidden"]]
-    runs += [(d, 1.0, ()) for d in cfg["hidden"] if d not in cfg["delays"]]
-    for delay, lam, hidden in runs:
-        tag = f"delay={delay} lam={lam}" + ("" if hidden is None else f" hidden={list(hidden)}")
-        per_seed, per_seed_curve = [], []
-        for seed in range(cfg["seeds"]):
-            bar.set_description(f"(a) {tag} seed={seed}")
-            task = DelayedTarget(delay, seed=seed)
-            batch = task.sample(1, generator=seed)
-            cell = make_rnn(task.input_size, H, seed)
-            learner = SequenceLearner(
-                cell,
-                2,
-                credit="bp_lambda",
-                sg_lambda=lam,
-                sg_gamma=1.0,
-                learning_rate=0.0,
-                sg_learning_rate=3e-3,
-                sg_hidden_sizes=hidden or (),
-            )
-            every = max(1, cfg["batches"] // points)
-            curve = []
-            for i in range(cfg["batches"] + 1):
-                if i % every == 0 or i == cfg["batches"]:
-                    curve.append((i, learner.alignment(*batch)[1]))
-                if i < cfg["batches"]:
-                    learner.train_batch(*batch)
-            per_seed.append(curve[-1][1])
-            per_seed_curve.append(curve)
-            bar.update(1)
-        key = f"{delay}|{lam}|{'-' if hidden is None else ','.join(map(str, hidden)) or 'linear'}"
-        final[key] = {
-            "delay": delay,
-            "lam": lam,
-            "hidden": hidden,
-            "alignment": per_seed,
-            "median": _median(per_seed),
-        }
-        curves[key] = per_seed_curve
-    return {"config": cfg, "final": final, "curves": curves}
-
-
-# --------------------------------------------------------------------------- (b)
-def experiment_delayed(cfg: dict, bar) -> dict:
-    """An RNN (H = 30; tanh, W_hh = 0.9 × orthogonal by default, see ``make_rnn``) learns
-    the delayed target with 4 cues and 4 points on the circle, so that it must remember
-    which cue it saw; final loss on a fresh batch after the same number of training
-    sequences (Adam, network lr 3e-4, critic lr 1e-3, β = 1, γ = 1, the network's
-    update clipped at norm 1, the critic's by ``sg_max_grad_norm``: None in every
-    preset, because clipping it at 1 held its alignment down,
-    docs/results/paper_b_delayed_target.md)."""
-    H = 30
-    out: dict = {}
-    runs = []
-    for delay in cfg["delays"]:
-        for method in METHOD_ORDER:
-            ks = [None] if method in ("bptt", "immediate") else cfg["ks"]
-            runs += [(delay, method, k) for k in ks]
-    for delay, method, k in runs:
-        losses = []
-        for seed in range(cfg["seeds"]):
-            bar.set_description(f"(b) delay={delay} {method} k={k} seed={seed}")
-            task = DelayedTarget(delay, num_patterns=4, seed=seed)
-            cell = make_rnn(
-                task.input_size,
-                H,
-                seed,
-                nonlinearity=cfg.get("nonlinearity", "tanh"),
-                radius=cfg.get("radius", 0.9),
-            )
-            learner = SequenceLearner(
-                cell,
-                2,
-                k=k or 1,
-                sg_gamma=1.0,
-                sg_beta=1.0,
-                learning_rate=cfg.get("learning_rate", 3e-4),
-                sg_learning_rate=cfg.get("sg_learning_rate", 1e-3),
-                max_grad_norm=1.0,
-                sg_max_grad_norm=cfg.get("sg_max_grad_norm"),
-                **method_kwargs(method),
-            )
-            gen = torch.Generator().manual_seed(1000 + seed)
-            if train(learner, lambda g=gen, t=task: t.sample(cfg["batch_size"], g), cfg["batches"]):
-                test = task.sample(256, generator=10_000 + seed)
-                losses.append(learner.evaluate(*test)["loss"])
-            else:
-                losses.append(math.inf)  # diverged (NaN/inf): counted as the worst loss
-            bar.update(1)
-        out[f"{delay}|{method}|{k}"] = {
-            "delay": delay,
-            "method": method,
-            "k": k,
-            "loss": losses,
-            "median": _median(losses),
-        }
-    # the no-memory floor: the best constant output has loss ½ E‖y − ȳ‖²
-    floors = {}
-    for delay in cfg["delays"]:
-        pts = DelayedTarget(delay, num_patterns=4, seed=0).points
-        floors[delay] = float(0.5 * (pts - pts.mean(0)).pow(2).sum(1).mean())
-    return {"config": cfg, "results": out, "no_memory_loss": floors}
-
-
-# --------------------------------------------------------------------------- (c)
-def experiment_digits(cfg: dict, bar, mnist: str | None) -> dict:
-    """LSTM on sequential digits, row by row; test accuracy per method and k
-    (γ = 0.9, λ = 1, β = 0.1 as in the paper; Adam, network lr 3e-3 clipped at norm 1,
-    critic lr 1e-3 clipped by ``sg_max_grad_norm``: None in every preset —
-    clipped at 1, the critic's predictions of an H = 30 LSTM grew without bound,
-    docs/results/paper_c_digits.md)."""
-    task = SequentialDigits(mnist or "sklearn", rows=True, seed=0)
-    test = task.test_set()
-    out: dict = {}
-    runs = []
-    for method in ["immediate", "tbptt", "dni", "bp_lambda(1)", "bptt"]:
-        ks = [None] if method in ("bptt", "immediate") else cfg["ks"]
-        runs += [(method, k) for k in ks]
-    for method, k in runs:
-        accs = []
-        for seed in range(cfg["seeds"]):
-            bar.set_description(f"(c) {method} k={k} seed={seed}")
-            torch.manual_seed(seed)
-            cell = bpl.LSTMCell(task.input_size, cfg["hidden"])
-            learner = SequenceLearner(
-                cell,
-                10,
-                loss="ce",
-                k=k or 1,
-                sg_gamma=0.9,
-                sg_beta=0.1,
-                learning_rate=3e-3,
-                sg_learning_rate=1e-3,
-                max_grad_norm=1.0,
-                sg_max_grad_norm=cfg.get("sg_max_grad_norm"),
-                **method_kwargs(method),
-            )
-            gen = torch.Generator().manual_seed(1000 + seed)
-            ok = train(learner, lambda g=gen: task.sample(cfg["batch_size"], g), cfg["batches"])
-            accs.append(learner.evaluate(*test)["accuracy"] if ok else 0.0)
-            bar.update(1)
-        out[f"{method}|{k}"] = {"method": method, "k": k, "accuracy": accs, "median": _median(accs)}
-    return {
-        "config": cfg,
-        "source": mnist or "sklearn 8x8 digits, row by row (T = 8)",
-        "results": out,
-    }
-
-
-# --------------------------------------------------------------------------- (d)
-def experiment_copy(cfg: dict, bar) -> dict:
-    """LSTM on copy-repeat with the curriculum; level reached after the same number of
-    batches (γ = 0.9, λ = 1, β = 1; the critic unclipped in every preset, as (b), (c))."""
-    out: dict = {}
-    runs = []
-    for method in ["immediate", "tbptt", "dni", "bp_lambda(1)", "bptt"]:
-        ks = [None] if method in ("bptt", "immediate") else cfg["ks"]
-        runs += [(method, k) for k in ks]
-    for method, k in runs:
-        levels, lengths = [], []
-        for seed in range(cfg["seeds"]):
-            bar.set_description(f"(d) {method} k={k} seed={seed}")
-            torch.manual_seed(seed)
-            cur = CopyRepeatCurriculum(threshold=0.15, window=10)
-            cell = bpl.LSTMCell(cur.task().input_size, cfg["hidden"])
-            learner = SequenceLearner(
-                cell,
-                cur.task().output_size,
-                loss="bce",
-                k=k or 1,
-                sg_gamma=0.9,
-                sg_beta=1.0,
-                learning_rate=cfg.get("learning_rate", 3e-3),
-                sg_learning_rate=1e-3,
-                max_grad_norm=1.0,
-                sg_max_grad_norm=cfg.get("sg_max_grad_norm"),
-                **method_kwargs(method),
-            )
-            gen = torch.Generator().manual_seed(1000 + seed)
-            for _ in range(cfg["batches"]):
-                batch = cur.task().sample(cfg["batch_size"], gen)
-                loss = learner.train_batch(*batch)["loss"]
-                # nats summed over output bits and steps -> bits per output bit
-                n_out = float(batch.mask.sum()) / batch.mask.shape[1] * batch.targets.shape[2]
-                cur.update(loss / math.log(2) / n_out)
-            levels.append(cur.level)
-            lengths.append([cur.length, cur.repeats])
-            bar.update(1)
-        out[f"{method}|{k}"] = {
-            "method": method,
-            "k": k,
-            "level": levels,
-            "N_R": lengths,
-            "median": _median(levels),
-        }
-    return {"config": cfg, "results": out}
-
-
-# --------------------------------------------------------------------------- (e)
-class _SavedBytes:
-    """Live bytes of tensors autograd keeps for the backward pass, and their peak."""
-
-    def __init__(self) -> None:
-        self.live = 0
-        self.peak = 0
-
-    def pack(self, t: torch.Tensor):
-        n = t.numel() * t.element_size()
-        self.live += n
-        self.peak = max(self.peak, self.live)
-        holder = _Holder(t)
-        weakref.finalize(holder, self._free, n)
-        return holder
-
-    def _free(self, n: int) -> None:
-        self.live -= n
-
-    @staticmethod
-    def unpack(holder: _Holder) -> torch.Tensor:
-        return holder.tensor
-
-
-class _Holder:
-    __slots__ = ("tensor", "__weakref__")
-
-    def __init__(self, tensor: torch.Tensor) -> None:
-        self.tensor = tensor
-
-
-def experiment_memory(cfg: dict, bar) -> dict:
-    """Peak memory (autograd's saved tensors + BP(λ) trace) and time per step against
-    sequence length, for bptt and bp_lambda (k = 1), linear RNN on the delayed target."""
-    out: dict = {}
-    for T in cfg["lengths"]:
-        for method in ["bptt", "bp_lambda(1)"]:
-            bar.set_description(f"(e) T={T} {method}")
-            task = DelayedTarget(T, num_patterns=4, seed=0)
-            cell = make_rnn(task.input_size, cfg["hidden"], 0)
-            learner = SequenceLearner(
-                cell, 2, learning_rate=1e-3, sg_learning_rate=1e-3, **method_kwargs(method)
-            )
-            batch = task.sample(cfg["batch_size"], 0)
-            learner.train_batch(*batch)  # warm-up (allocates the trace, optimizer state)
-            meter = _SavedBytes()
-            t0 = time.perf_counter()
-            with torch.autograd.graph.saved_tensors_hooks(meter.pack, meter.unpack):
-                learner.train_batch(*batch)
-            seconds = time.perf_counter() - t0
-            trace = 0
-            if learner.bp_lambda is not None:
-                trace = learner.bp_lambda.trace.numel() * learner.bp_lambda.trace.element_size()
-            out[f"{T}|{method}"] = {
-                "T": T,
-                "method": method,
-                "saved_bytes_peak": meter.peak,
-                "trace_bytes": trace,
-                "peak_bytes": meter.peak + trace,
-                "ms_per_step": 1e3 * seconds / T,
-            }
-            bar.update(1)
-    return {"config": cfg, "results": out}
+from bpl.experiments.presets import PRESETS, apply_overrides
 
 
 # --------------------------------------------------------------------------- output
@@ -441,7 +61,7 @@ def _count_runs(preset: dict, only: set[str]) -> int:
         n += (len(c["delays"]) * len(c["lams"]) + extra) * c["seeds"]
     if "b" in only:
         c = preset["b"]
-        n += len(c["delays"]) * (4 * len(c["ks"]) + 2) * c["seeds"]
+        n += len(c["delays"]) * (4 * len(c["ks"]) + 2) * c["seeds"]  # METHOD_ORDER
     if "c" in only:
         c = preset["c"]
         n += (3 * len(c["ks"]) + 2) * c["seeds"]
@@ -487,6 +107,13 @@ def write_markdown(results: dict, path: Path) -> None:
             + ", ".join(f"delay {d}: {_fmt(v)}" for d, v in floors.items())
             + "."
         )
+        c = b["config"]
+        lines.append(
+            f"RNN: leak α = {c.get('alpha', 0.0)}, W_hh = {c.get('radius', 0.9)} × orthogonal; "
+            f"network traces (k = 1): {c.get('network_traces') or 'none'}; critic: hidden "
+            f"{c.get('sg_hidden_sizes', [])}, time input {c.get('sg_time_input', 0)}, "
+            f"β = {c.get('sg_beta', 1.0)}; {c['batches']} batches of {c['batch_size']}."
+        )
         lines.append("")
         ks = b["config"]["ks"]
         head = ["delay", "k"] + METHOD_ORDER
@@ -507,6 +134,12 @@ def write_markdown(results: dict, path: Path) -> None:
             continue
         r = results[key]
         lines += ["", f"## {title}", ""]
+        if key == "d":
+            lines += [
+                f"LSTM H = {r['config']['hidden']}, {r['sequences']} sequences per run, "
+                f"device {r['device']}.",
+                "",
+            ]
         methods = ["immediate", "tbptt", "dni", "bp_lambda(1)", "bptt"]
         lines.append("| k | " + " | ".join(methods) + " |")
         lines.append("|---" * (len(methods) + 1) + "|")
@@ -569,7 +202,7 @@ def write_figures(results: dict, out: Path) -> list[str]:
             for lam in a["config"]["lams"]:
                 curves = a["curves"][f"{d}|{lam}|-"]
                 xs = [i for i, _ in curves[0]]
-                ys = [_median([c[j][1] for c in curves]) for j in range(len(xs))]
+                ys = [median([c[j][1] for c in curves]) for j in range(len(xs))]
                 ax.plot(xs, ys, label=f"λ={lam}", color=plt.cm.viridis(lam))
             ax.set_title(f"delay {d}")
             ax.set_xlabel("sequences")
@@ -627,47 +260,6 @@ def write_figures(results: dict, out: Path) -> list[str]:
     return written
 
 
-def checks(results: dict) -> dict:
-    """The paper's claims these results should bear out, each evaluated on them (an
-    experiment that did not run has no entry)."""
-    out: dict = {}
-    if "a" in results:
-        fin = results["a"]["final"]
-        lams = results["a"]["config"]["lams"]
-        delays = results["a"]["config"]["delays"]
-        at1 = {d: fin[f"{d}|1.0|-"]["median"] for d in delays if f"{d}|1.0|-" in fin}
-        out["a_lambda1_ge_0.95_up_to_30"] = all(v >= 0.95 for d, v in at1.items() if d <= 30)
-        mono = {}
-        for d in delays:
-            vals = [fin[f"{d}|{lam}|-"]["median"] for lam in lams]
-            mono[d] = all(b >= a - 1e-9 for a, b in zip(vals, vals[1:], strict=False))
-        out["a_monotone_in_lambda"] = mono
-    if "b" in results:
-        res = results["b"]["results"]
-        ok = {}
-        for d in results["b"]["config"]["delays"]:
-            for k in results["b"]["config"]["ks"]:
-                if d >= 3 * k:
-                    bp = res[f"{d}|bp_lambda(1)|{k}"]["median"]
-                    ok[f"delay={d},k={k}"] = bool(
-                        bp < res[f"{d}|tbptt|{k}"]["median"] and bp < res[f"{d}|dni|{k}"]["median"]
-                    )
-        out["b_bp1_beats_tbptt_and_dni"] = ok
-    if "c" in results:
-        res = results["c"]["results"]
-        out["c_bp1_beats_tbptt_k_le_3"] = {
-            k: bool(res[f"bp_lambda(1)|{k}"]["median"] > res[f"tbptt|{k}"]["median"])
-            for k in results["c"]["config"]["ks"]
-            if k <= 3
-        }
-    if "e" in results:
-        rs = results["e"]["results"]
-        Ts = results["e"]["config"]["lengths"]
-        bp = [rs[f"{T}|bp_lambda(1)"]["peak_bytes"] for T in Ts]
-        out["e_bp_lambda_memory_flat"] = max(bp) <= 1.05 * min(bp)
-    return out
-
-
 def optional_dependencies(only: set[str], mnist: str | None) -> tuple[set[str], bool, list[str]]:
     """Check the optional dependencies before anything runs.
 
@@ -695,7 +287,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset", choices=sorted(PRESETS), default=None, help="experiment sizes (default: medium)"
     )
     parser.add_argument("--out", type=Path, default=Path("runs/reproduce"), help="output folder")
-    parser.add_argument("--only", default="a,b,c,d,e", help="comma-separated subset of a,b,c,d,e")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated subset of a,b,c,d,e (default: every experiment of the preset)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="X.KEY=VALUE",
+        help="change one value of the preset, VALUE as JSON: --set b.seeds=1 "
+        "--set 'b.delays=[30]' (repeatable)",
+    )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device of (b), (c), (d): cpu (default) or cuda[:N]",
+    )
     parser.add_argument(
         "--mnist",
         default=None,
@@ -711,40 +320,72 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def resolve_device(text: str) -> torch.device:
+    """The torch device named by ``--device``.
+
+    :raises ValueError: not a device, or CUDA asked for where it is not available.
+    """
+    try:
+        device = torch.device(text)
+    except RuntimeError as err:
+        raise ValueError(f"--device must name a torch device (cpu, cuda), got {text!r}") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"--device {text}: CUDA is not available here (torch {torch.__version__}, "
+            f"built with CUDA {torch.version.cuda}); use --device cpu"
+        )
+    return device
+
+
+def _setup(parser: argparse.ArgumentParser, args: argparse.Namespace):
+    """Preset name, its (overridden) configuration, the experiments to run, the device and
+    the thread count; every bad flag is a parser error (exit code 2)."""
     if args.quick and args.preset not in (None, "quick"):
         parser.error("--quick conflicts with --preset " + args.preset)
     name = "quick" if args.quick else (args.preset or "medium")
-    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    preset = PRESETS[name]
+    only = set(preset) if args.only is None else {s.strip() for s in args.only.split(",")} - {""}
     bad = only - set("abcde")
     if bad:
         parser.error(f"--only takes letters from a,b,c,d,e, got {sorted(bad)}")
+    missing = only - set(preset)
+    if missing:
+        parser.error(
+            f"preset {name!r} has no experiment {sorted(missing)}; it has {sorted(preset)}"
+        )
     try:
+        preset = apply_overrides(preset, args.set)
+        device = resolve_device(args.device)
         threads = set_threads(args.threads)
     except ValueError as err:
-        parser.error(f"--{err}")
+        parser.error(str(err) if str(err).startswith("--") else f"--{err}")
+    return name, preset, only, device, threads
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    name, preset, only, device, threads = _setup(parser, args)
     only, figures, notes = optional_dependencies(only, args.mnist)
     for note in notes:
         print(note)
-    preset = PRESETS[name]
     args.out.mkdir(parents=True, exist_ok=True)
 
     from tqdm.auto import tqdm
 
     t0 = time.time()
     results: dict = {"preset": name, "threads": threads, "torch": torch.__version__}
+    results["device"] = str(device)
     results["skipped"] = notes
     with tqdm(total=_count_runs(preset, only), disable=args.no_progress, unit="run") as bar:
         if "a" in only:
             results["a"] = experiment_alignment(preset["a"], bar)
         if "b" in only:
-            results["b"] = experiment_delayed(preset["b"], bar)
+            results["b"] = experiment_delayed(preset["b"], bar, device)
         if "c" in only:
-            results["c"] = experiment_digits(preset["c"], bar, args.mnist)
+            results["c"] = experiment_digits(preset["c"], bar, args.mnist, device)
         if "d" in only:
-            results["d"] = experiment_copy(preset["d"], bar)
+            results["d"] = experiment_copy(preset["d"], bar, device)
         if "e" in only:
             results["e"] = experiment_memory(preset["e"], bar)
     results["seconds"] = time.time() - t0

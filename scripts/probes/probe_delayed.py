@@ -49,21 +49,28 @@ def probe(
     sg_hidden_sizes: tuple[int, ...] = (),
     radius: float = 0.9,
     sg_max_grad_norm: float | None = None,
+    alpha: float = 0.0,
+    network_traces: str | None = None,
+    sg_beta: float = 1.0,
+    sg_time_input: int = 0,
 ) -> dict:
     """Train ``seeds`` learners; return their final losses and alignments."""
     kw = method_kwargs(method)
+    if network_traces is not None and kw["credit"] != "bptt":
+        kw["network_traces"] = network_traces
     if kw["credit"] in ("dni", "bp_lambda"):
-        kw["sg_hidden_sizes"] = sg_hidden_sizes
+        kw.update(sg_hidden_sizes=sg_hidden_sizes, sg_beta=sg_beta)
+        if sg_time_input:
+            kw["sg_time_input"] = sg_time_input
     losses, aligns = [], []
     for seed in range(seeds):
         task = DelayedTarget(delay, num_patterns=4, seed=seed)
-        cell = make_rnn(task.input_size, 30, seed, nonlinearity="tanh", radius=radius)
+        cell = make_rnn(task.input_size, 30, seed, nonlinearity="tanh", radius=radius, alpha=alpha)
         learner = SequenceLearner(
             cell,
             2,
             k=k,
             sg_gamma=1.0,
-            sg_beta=1.0,
             learning_rate=learning_rate,
             sg_learning_rate=sg_learning_rate,
             max_grad_norm=1.0,
@@ -122,6 +129,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="W_hh = radius × orthogonal; smaller: the cue fades faster (default: 0.9, as (b))",
     )
     p.add_argument(
+        "--sg-beta", type=float, default=1.0, help="scale β of the injected ĝ (default: 1)"
+    )
+    p.add_argument(
+        "--sg-time-input",
+        type=int,
+        default=0,
+        help="give the critic the step's phase at this many frequencies (default: 0, none)",
+    )
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=0.0,
+        help="the RNN's leak α in h_t = α h_{t−1} + tanh(…) (default: 0, as (b))",
+    )
+    p.add_argument(
+        "--network-traces",
+        choices=["eprop"],
+        default=None,
+        help="the network learns from e-prop traces (k = 1; bptt keeps its own gradient)",
+    )
+    p.add_argument(
         "--threads",
         type=int,
         default=None,
@@ -148,6 +176,14 @@ def _check(args: argparse.Namespace) -> tuple[int, ...]:
     hidden = parse_hidden_sizes(args.sg_hidden_sizes)
     for m in args.methods:
         parse_method(m)
+    if not args.sg_beta >= 0:
+        raise ValueError(f"--sg-beta must be >= 0, got {args.sg_beta}")
+    if args.sg_time_input < 0:
+        raise ValueError(f"--sg-time-input must be >= 0, got {args.sg_time_input}")
+    if not 0 <= args.alpha < 1:
+        raise ValueError(f"--alpha must be in [0, 1), got {args.alpha}")
+    if args.network_traces is not None and args.k != 1:
+        raise ValueError(f"--network-traces needs --k 1, got {args.k}")
     if not args.radius > 0:
         raise ValueError(f"--radius must be > 0, got {args.radius}")
     if args.sg_max_grad_norm is not None and not args.sg_max_grad_norm > 0:
@@ -168,7 +204,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         clip = "unclipped" if args.sg_max_grad_norm is None else f"{args.sg_max_grad_norm:g}"
         print(
             f"delay {args.delay}, k {args.k}, {args.batches} batches of 16, seeds {args.seeds}, "
-            f"W_hh radius {args.radius}, critic's update clip: {clip}"
+            f"W_hh radius {args.radius}, leak α {args.alpha}, network traces "
+            f"{args.network_traces or 'none'}, critic's update clip: {clip}"
         )
         print("| method | loss per seed | alignment per seed |")
         print("|---|---|---|")
@@ -184,6 +221,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
             hidden,
             args.radius,
             args.sg_max_grad_norm,
+            args.alpha,
+            args.network_traces,
+            args.sg_beta,
+            args.sg_time_input,
         )
         rows.append(row)
         if not args.json:

@@ -70,6 +70,10 @@ def test_parse_method(method, expect):
         (["--radius", "0"], "--radius must be > 0"),
         (["--sg-hidden-sizes", "a"], "--sg-hidden-sizes must be comma-separated integers"),
         (["--sg-max-grad-norm", "0"], "--sg-max-grad-norm must be > 0"),
+        (["--alpha", "1"], "--alpha must be in [0, 1)"),
+        (["--network-traces", "eprop", "--k", "2"], "--network-traces needs --k 1"),
+        (["--sg-beta", "-1"], "--sg-beta must be >= 0"),
+        (["--sg-time-input", "-1"], "--sg-time-input must be >= 0"),
         (["--lr", "0"], "--lr was renamed: use --learning-rate"),
         (["--synth-lr", "1e-3"], "--synth-lr was renamed: use --sg-learning-rate"),
         (["--synth-hidden", "4"], "--synth-hidden was renamed: use --sg-hidden-sizes"),
@@ -81,3 +85,14 @@ def test_bad_input_exits_with_a_message(argv, words, capsys):
         probe_delayed.main(argv)
     assert exc.value.code == 2
     assert words in capsys.readouterr().err
+
+
+def test_leaky_network_with_traces_and_a_phase_input(capsys):
+    rows = probe_delayed.main(
+        ["--delay", "5", "--k", "1", "--batches", "2", "--seeds", "1", "--json", "--alpha",
+         "0.8", "--radius", "0.2", "--network-traces", "eprop", "--sg-time-input", "2",
+         "--sg-beta", "0.5", "--methods", "tbptt", "bp_lambda(1)", "bptt"]
+    )  # fmt: skip
+    capsys.readouterr()
+    assert [len(r["alignment"]) for r in rows] == [0, 1, 0]
+    assert all(math.isfinite(x) for r in rows for x in r["loss"])
