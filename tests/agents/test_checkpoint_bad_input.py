@@ -345,6 +345,8 @@ TENSOR_CASES = [
     ("policy-not-dict", lambda t: t.update(policy=[1, 2]), ["policy must be a state dict", "list"]),
     ("missing-policy", lambda t: t.pop("policy"), ["it needs ['policy', 'policy_optimizer']"]),
     ("unknown-part", lambda t: t.update(hook=torch.zeros(1)), ["'hook'", "may hold"]),
+    # obscure (2 of 2): after "does not match its configuration" the detail is torch's
+    # load_state_dict text (size mismatch / missing key), which names the tensor.
     (
         "wrong-shape",
         lambda t: t["policy"].update({"core.weight_hh": torch.zeros(3, 3)}),

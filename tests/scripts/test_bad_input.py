@@ -82,6 +82,8 @@ BAD_FLAGS = [
     (["--env-kwargs", "null"], ["--env-kwargs", "JSON object"]),
     (["--env-kwargs", "{"], ["--env-kwargs", "JSON object"]),
     (["--env-kwargs", '{"corridor_length": "x"}'], ["corridor_length", "'x'"]),
+    # obscure (1 of 2): the text is gymnasium.make's TypeError ("unexpected keyword
+    # argument 'nope'"); it names the key, but not the keys the environment takes.
     (["--env-kwargs", '{"nope": 1}'], ["nope"]),
     (["--env", "nosuchmodule_xyz:Foo-v0"], ["nosuchmodule_xyz"]),
     (["--env", "bpl/TMaz-v0"], ["bpl/TMaz-v0", "bpl/TMaze-v0"]),
