@@ -25,6 +25,7 @@ import math
 
 import torch
 
+import bpl
 from agents.cli import add_renamed_flags, set_threads
 from bpl.experiments import (
     DelayedTarget,
@@ -62,7 +63,7 @@ def probe(
         kw.update(sg_hidden_sizes=sg_hidden_sizes, sg_beta=sg_beta)
         if sg_time_input:
             kw["sg_time_input"] = sg_time_input
-    losses, aligns = [], []
+    losses, aligns, scales = [], [], []
     for seed in range(seeds):
         task = DelayedTarget(delay, num_patterns=4, seed=seed)
         cell = make_rnn(task.input_size, 30, seed, nonlinearity="tanh", radius=radius, alpha=alpha)
@@ -83,8 +84,31 @@ def probe(
             continue
         losses.append(learner.evaluate(*task.sample(256, generator=10_000 + seed))["loss"])
         if learner.gradient_critic is not None:
-            aligns.append(learner.alignment(*task.sample(64, generator=5))[1])
-    return {"method": method, "loss": losses, "alignment": aligns}
+            test = task.sample(64, generator=5)
+            aligns.append(learner.alignment(*test)[1])
+            scales.append(critic_scale(learner, test))
+    return {"method": method, "loss": losses, "alignment": aligns, "scale": scales}
+
+
+@torch.no_grad()
+def critic_scale(learner: SequenceLearner, batch) -> float:
+    """mean_t ‖ĝ_t‖ / mean_t ‖G_t‖ over the steps before the last (G_t the exact future
+    gradient, γ = 1): 1 where the critic predicts the right size, ≫ 1 where it overshoots."""
+    inputs, targets, mask = batch
+    T, B, _ = inputs.shape
+    z = learner.cell.initial_state(B)
+    zs, jacs, imms = [], [], []
+    for t in range(T):
+        z, jac = learner.cell.jacobian(inputs[t], z)
+        imm, _ = learner.immediate_gradient(z, targets[t], mask[t], readout_grad=False)
+        zs.append(z)
+        jacs.append(jac)
+        imms.append(imm)
+    zs, jacs, imms = torch.stack(zs), torch.stack(jacs), torch.stack(imms)  # (T, B, ·)
+    future = bpl.exact_state_gradients(imms, jacs, 1.0) - imms  # G_t, (T, B, |z|)
+    times = torch.arange(T).unsqueeze(1).expand(T, B)
+    g = learner.synthetic_gradient(zs, times)
+    return float(g[:-1].norm(dim=-1).mean() / future[:-1].norm(dim=-1).mean().clamp_min(1e-30))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -207,8 +231,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             f"W_hh radius {args.radius}, leak α {args.alpha}, network traces "
             f"{args.network_traces or 'none'}, critic's update clip: {clip}"
         )
-        print("| method | loss per seed | alignment per seed |")
-        print("|---|---|---|")
+        print("| method | loss per seed | alignment per seed | ‖ĝ‖/‖G‖ per seed |")
+        print("|---|---|---|---|")
     for m in args.methods:
         row = probe(
             m,
@@ -230,7 +254,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if not args.json:
             loss = ", ".join(f"{x:.3f}" for x in row["loss"])
             align = ", ".join(f"{x:.3f}" for x in row["alignment"]) or "–"
-            print(f"| {m} | {loss} | {align} |", flush=True)
+            scale = ", ".join(f"{x:.2g}" for x in row["scale"]) or "–"
+            print(f"| {m} | {loss} | {align} | {scale} |", flush=True)
     if args.json:
         print(json.dumps(rows, indent=2))
     return rows

@@ -44,7 +44,8 @@ def test_table_output(capsys):
     probe_delayed.main(["--delay", "3", "--k", "1", "--batches", "1", "--seeds", "1",
                         "--methods", "bptt", "--sg-hidden-sizes", "4"])  # fmt: skip
     out = capsys.readouterr().out
-    assert "| method | loss per seed | alignment per seed |" in out and "| bptt |" in out
+    assert "| method | loss per seed | alignment per seed | ‖ĝ‖/‖G‖ per seed |" in out
+    assert "| bptt |" in out
     assert "critic's update clip: unclipped" in out
 
 
@@ -95,4 +96,5 @@ def test_leaky_network_with_traces_and_a_phase_input(capsys):
     )  # fmt: skip
     capsys.readouterr()
     assert [len(r["alignment"]) for r in rows] == [0, 1, 0]
+    assert len(rows[1]["scale"]) == 1 and rows[1]["scale"][0] >= 0
     assert all(math.isfinite(x) for r in rows for x in r["loss"])
