@@ -479,7 +479,12 @@ class CreditEngine:
                 self.optimizer.load_state_dict(state["sg_optimizer"])
             if "sg_scale_sq" in state:
                 ref = self.gradient_critic.output.weight
-                self.scale_sq = torch.as_tensor(state["sg_scale_sq"]).to(ref.device)
+                scale_sq = torch.as_tensor(state["sg_scale_sq"])
+                if scale_sq.dim() != 0 or not bool(torch.isfinite(scale_sq)) or scale_sq < 0:
+                    raise ValueError(
+                        f"sg_scale_sq must be one finite number >= 0, got {scale_sq.tolist()}"
+                    )
+                self.scale_sq = scale_sq.to(ref.device)
             if self.normalizer is not None:
                 self.normalizer.load_state_dict(state["sg_input_norm"])
             if "sg_reliability" in state and self.probe is not None:

@@ -203,3 +203,13 @@ def test_adaptive_beta_scales_the_injection_by_the_clipped_reliability():
 def test_adaptive_beta_is_for_bp_lambda_only():
     with pytest.raises(ValueError, match="sg_adaptive_beta needs credit='bp_lambda'"):
         CreditEngine("dni", H, sg_adaptive_beta=True)
+
+
+@pytest.mark.parametrize(
+    "bad", [torch.tensor([1.0, 2.0]), torch.tensor(-1.0), torch.tensor(float("nan"))]
+)
+def test_load_state_dict_refuses_a_bad_gradient_scale(bad):
+    engine, _ = _engine("bp_lambda", sg_normalize=True)
+    state = engine.state_dict() | {"sg_scale_sq": bad}
+    with pytest.raises(ValueError, match="sg_scale_sq must be one finite number >= 0"):
+        engine.load_state_dict(state)
