@@ -389,7 +389,8 @@ def checks(results: dict) -> dict:
 
 def _delayed_checks(b: dict) -> dict:
     """(b)'s claims: BP(1) below TBPTT and DNI where the delay is ≥ 3k, and, for each
-    delay ≥ 30, whether BP(1) has the lowest median loss of every method at every k."""
+    delay ≥ 30, whether BP(1) has the lowest median loss of every method at every k (and
+    whether it is below 0.9 × the no-memory loss there, i.e. learned at all)."""
     res, cfg = b["results"], b["config"]
     beats = {}
     lowest: dict = {}
@@ -403,5 +404,13 @@ def _delayed_checks(b: dict) -> dict:
                 beats[f"delay={d},k={k}"] = bool(bp < row["tbptt"] and bp < row["dni"])
             per_k[k] = bool(all(bp < v for m, v in row.items() if m != "bp_lambda(1)"))
         if d >= 30:
-            lowest[f"delay={d}"] = {"every_k": all(per_k.values()), "per_k": per_k}
+            floor = b["no_memory_loss"][d]
+            lowest[f"delay={d}"] = {
+                "every_k": all(per_k.values()),
+                "per_k": per_k,
+                # lowest only counts as learning where BP(1) is below the no-memory floor
+                "below_no_memory_loss": {
+                    k: bool(res[f"{d}|bp_lambda(1)|{k}"]["median"] < 0.9 * floor) for k in cfg["ks"]
+                },
+            }
     return {"b_bp1_beats_tbptt_and_dni": beats, "b_bp1_lowest_at_every_k": lowest}

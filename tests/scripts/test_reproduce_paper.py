@@ -223,8 +223,13 @@ def test_delayed_checks_say_whether_bp1_is_lowest_at_every_k():
                 v = 0.1 if m == "bp_lambda(1)" and (d == 30 or k == 1) else 0.3
                 res[f"{d}|{m}|{kk}"] = entry(m, d, kk, v)
     b = {"config": {"delays": [10, 30], "ks": [1, 2]}, "results": res}
+    b["no_memory_loss"] = {10: 0.5, 30: 0.11}
     out = paper.checks({"b": b})
     assert out["b_bp1_lowest_at_every_k"] == {
-        "delay=30": {"every_k": True, "per_k": {1: True, 2: True}}
+        "delay=30": {
+            "every_k": True,
+            "per_k": {1: True, 2: True},
+            "below_no_memory_loss": {1: False, 2: False},
+        }
     }
     assert out["b_bp1_beats_tbptt_and_dni"]["delay=10,k=2"] is False
