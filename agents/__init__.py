@@ -7,8 +7,10 @@
 Modules: :mod:`agents.config` (the options), :mod:`agents.on_policy` (the recurrent
 on-policy base), :mod:`agents.recurrent_a2c`, :mod:`agents.recurrent_ppo`,
 :mod:`agents.update` (passes, windows, the credit engine's use), :mod:`agents.policy`,
-:mod:`agents.checkpoint` (the file format), :mod:`agents.runs` (what
-``scripts/train.py`` does); ``bpl/sg_cosine`` comes from :class:`bpl.AlignmentProbe`.
+:mod:`agents.checkpoint` (the file format; its schema in :mod:`agents.checkpoint_schema`),
+:mod:`agents.runs` (what ``scripts/train.py`` does; its flags in :mod:`agents.run_args`,
+its guards in :mod:`agents.run_guards`); ``bpl/sg_cosine`` comes from
+:class:`bpl.AlignmentProbe`.
 """
 
 from bpl.credit import CREDIT_MODES, NonFiniteError
