@@ -229,7 +229,8 @@ class UpdateMixin:
         if engine.bp_lambda is not None:  # traces run through the rollout, row = env
             credit = engine.learn_window(w.z0, zs, jw, l_unit, ends, starts)
             predictions = credit.predictions
-            log("bpl/sg_reliability", engine.reliability)
+            if engine.meter is not None:
+                log("bpl/sg_reliability", engine.meter.value)
         else:  # DNI regresses at every window's start on that window's target
             z_before = torch.cat([w.z0[None], zs[k - 1 : T - 1 : k]]).reshape(-1, zs.shape[-1])
             credit = engine.learn_window(
@@ -244,9 +245,9 @@ class UpdateMixin:
         engine.step()
         if credit.error is not None:
             log("bpl/td_error", credit.error)
-        if engine.probe is not None:  # the engine measures ĝ against G itself
-            if engine.alignment is not None:
-                log("bpl/sg_cosine", engine.alignment)
+        if engine.meter is not None:  # the engine measures ĝ against G itself
+            if engine.meter.alignment is not None:
+                log("bpl/sg_cosine", engine.meter.alignment)
         elif self.log_sg_cosine:
             res = self._probe.add(predictions, jw, l_unit, w.starts)
             if res is not None:

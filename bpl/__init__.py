@@ -28,6 +28,7 @@ from .targets import bootstrapped_targets, future_gradients, lambda_targets, vjp
 __all__ = [
     "AlignmentProbe",
     "ProbeResult",
+    "Reliability",
     "BPLambda",
     "CELLS",
     "CREDIT_MODES",

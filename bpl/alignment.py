@@ -133,3 +133,52 @@ class AlignmentProbe:
         cos = cosine_similarity(g, target).mean().item()
         scale = float((g * target).sum() / (g * g).sum().clamp_min(1e-30))
         return ProbeResult(cos, scale, int(mask.sum()))
+
+
+#: rate of :class:`Reliability`'s running mean (EMA per measurement)
+RELIABILITY_RATE = 0.2
+
+
+class Reliability:
+    """The running least-squares scale c = Σ ĝ_t·G_t / Σ ĝ_t·ĝ_t of a critic's
+    predictions against the exact future gradients, from :class:`AlignmentProbe`
+    measurements: 1 for a perfect critic, near 0 for a zero, noisy or misaligned one,
+    below 1 for one that over-predicts. The first measurement is taken whole, later ones
+    move :attr:`value` by ``RELIABILITY_RATE`` towards theirs.
+
+    :param horizon: steps per measurement.
+    :param gamma: the critic's discount γ_g.
+    """
+
+    def __init__(self, horizon: int, gamma: float) -> None:
+        self.probe = AlignmentProbe(horizon, gamma)
+        #: the running scale (0 until measured)
+        self.value = 0.0
+        #: the last measurement's mean cosine (None until measured)
+        self.alignment: float | None = None
+        self.measurements = 0
+
+    def reset(self) -> None:
+        """Forget the stored steps (the running value stays)."""
+        self.probe.reset()
+
+    @torch.no_grad()
+    def add(
+        self,
+        predictions: torch.Tensor,
+        jacs: torch.Tensor,
+        imm_grads: torch.Tensor,
+        starts: torch.Tensor | None,
+    ) -> None:
+        """Store T steps (as :meth:`AlignmentProbe.add`; ``starts`` None: no episode
+        starts) and fold a finished measurement into :attr:`value`."""
+        if starts is None:
+            starts = torch.zeros(predictions.shape[:2], dtype=torch.bool, device=predictions.device)
+        dtype = predictions.dtype
+        res = self.probe.add(predictions, jacs.to(dtype), imm_grads.to(dtype), starts)
+        if res is None:
+            return
+        self.alignment = res.cosine
+        rate = 1.0 if self.measurements == 0 else RELIABILITY_RATE
+        self.measurements += 1
+        self.value += rate * (res.scale - self.value)

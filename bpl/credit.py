@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from ._checks import check_non_negative, check_positive_int, check_unit_interval
-from .alignment import AlignmentProbe
+from .alignment import Reliability
 from .bp_lambda import BPLambda
 from .normalization import StateNormalizer
 from .synthetic_gradient import SyntheticGradient
@@ -58,8 +58,6 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 }
 #: rate of the running mean of l² behind ``sg_normalize``'s σ (EMA per window)
 SCALE_MOMENTUM = 0.01
-#: rate of the running reliability behind ``sg_adaptive_beta`` (EMA per measurement)
-RELIABILITY_RATE = 0.2
 
 
 class NonFiniteError(RuntimeError):
@@ -181,21 +179,23 @@ class CreditEngine:
         if sg_adaptive_beta and self.credit != "bp_lambda":
             raise ValueError(f"sg_adaptive_beta needs credit='bp_lambda', got credit={credit!r}")
         self.sg_adaptive_beta = sg_adaptive_beta
-        #: running least-squares scale of ĝ against the exact future gradient (0 until
-        #: measured), and the last measured cosine (``sg_adaptive_beta``)
-        self.reliability = 0.0
-        self.alignment: float | None = None
-        self.measurements = 0
-        self.probe = AlignmentProbe(sg_probe_horizon, self.sg_gamma) if sg_adaptive_beta else None
-        if not uses:
-            return
+        #: ĝ's running least-squares scale against G (``sg_adaptive_beta``), else None
+        self.meter = Reliability(sg_probe_horizon, self.sg_gamma) if sg_adaptive_beta else None
+        if uses:
+            self._setup_critic(
+                gradient_critic, sg_hidden_sizes, sg_train_output_only, sg_normalize_input,
+                check_inputs, dtype, device,
+            )  # fmt: skip
+
+    def _setup_critic(
+        self, gradient_critic, hidden_sizes, output_only, normalize_input, check_inputs, dtype,
+        device,
+    ) -> None:  # fmt: skip
+        """The critic (new or given, checked), its BP(λ) learner, normaliser, optimizer."""
+        state_size = self.state_size
         if gradient_critic is None:
             gradient_critic = SyntheticGradient(
-                state_size,
-                hidden_sizes=sg_hidden_sizes,
-                train_output_only=sg_train_output_only,
-                dtype=dtype,
-                device=device,
+                state_size, hidden_sizes, train_output_only=output_only, dtype=dtype, device=device
             )
         elif not isinstance(gradient_critic, SyntheticGradient):
             raise ValueError(
@@ -213,10 +213,10 @@ class CreditEngine:
             self.bp_lambda = BPLambda(
                 gradient_critic, self.sg_gamma, self.sg_lambda, check_inputs=check_inputs
             )
-        if sg_normalize_input:
+        if normalize_input:
             self.normalizer = StateNormalizer(state_size, device=ref.device, dtype=ref.dtype)
         if self.sg_learning_rate > 0:
-            self.optimizer = OPTIMIZERS[optimizer](
+            self.optimizer = OPTIMIZERS[self.optimizer_name](
                 gradient_critic.trainable_parameters(), lr=self.sg_learning_rate
             )
 
@@ -251,8 +251,8 @@ class CreditEngine:
     # ------------------------------------------------------------------ rows
     def reset(self, batch_size: int) -> None:
         """Fresh BP(λ) traces for ``batch_size`` rows (no-op without BP(λ))."""
-        if self.probe is not None:
-            self.probe.reset()
+        if self.meter is not None:
+            self.meter.reset()
         if self.bp_lambda is not None:
             self.bp_lambda.reset(batch_size)
 
@@ -294,6 +294,14 @@ class CreditEngine:
         return self._from_critic(self.gradient_critic(self._to_critic(z.detach())[0]))
 
     # ------------------------------------------------------------------ learning
+    @property
+    def beta(self) -> float:
+        """The β injected now: ``sg_beta``, times the reliability clipped to [0, 1] with
+        ``sg_adaptive_beta``."""
+        if self.meter is None:
+            return self.sg_beta
+        return self.sg_beta * min(1.0, max(0.0, self.meter.value))
+
     def learn_window(
         self,
         z0: torch.Tensor,
@@ -304,54 +312,11 @@ class CreditEngine:
         starts: torch.Tensor | None = None,
         update_statistics: bool = True,
     ) -> WindowCredit:
-        """Learn the critic from T steps (see :meth:`_learn`); with ``sg_adaptive_beta``
-        also measure its reliability (:attr:`reliability`) when ``update_statistics``.
+        """Learn the critic from one window: add its update to the critic's ``.grad``;
+        with ``sg_adaptive_beta`` and ``update_statistics``, also measure its reliability.
 
-        The reliability is the running least-squares scale c = Σ ĝ_t·G_t / Σ ĝ_t·ĝ_t of
-        the critic's predictions against the exact future gradients G_t, measured every
-        ``sg_probe_horizon`` steps by :class:`bpl.alignment.AlignmentProbe`: the factor
-        that makes c·ĝ the best estimate of G. It is 1 for a perfect critic, near 0 for
-        a zero, noisy or misaligned one, below 1 for one that over-predicts.
-        """
-        credit = self._learn(z0, zs, jacs, imm_grads, ends, starts, update_statistics)
-        if self.probe is not None and update_statistics:
-            self._measure_reliability(credit.predictions, jacs, imm_grads, starts)
-        return credit
-
-    @torch.no_grad()
-    def _measure_reliability(self, preds, jacs, imm, starts) -> None:
-        """Feed the probe; fold each measurement's scale into :attr:`reliability`."""
-        T, B = preds.shape[:2]
-        if starts is None:
-            starts = torch.zeros(T, B, dtype=torch.bool, device=preds.device)
-        res = self.probe.add(preds, jacs.to(preds.dtype), imm.to(preds.dtype), starts)
-        if res is None:
-            return
-        self.alignment = res.cosine
-        first = self.measurements == 0
-        self.measurements += 1
-        rate = 1.0 if first else RELIABILITY_RATE
-        self.reliability += rate * (res.scale - self.reliability)
-
-    @property
-    def beta(self) -> float:
-        """The β injected now: ``sg_beta``, times the reliability clipped to [0, 1] with
-        ``sg_adaptive_beta``."""
-        if not self.sg_adaptive_beta:
-            return self.sg_beta
-        return self.sg_beta * min(1.0, max(0.0, self.reliability))
-
-    def _learn(
-        self,
-        z0: torch.Tensor,
-        zs: torch.Tensor,
-        jacs: torch.Tensor,
-        imm_grads: torch.Tensor,
-        ends: torch.Tensor,
-        starts: torch.Tensor | None = None,
-        update_statistics: bool = True,
-    ) -> WindowCredit:
-        """Learn the critic from one window: add its update to the critic's ``.grad``.
+        The reliability is :class:`bpl.alignment.Reliability`: the running scale c that
+        makes c·ĝ the least-squares estimate of the exact future gradient G.
 
         :param z0: the state before the window, (B, |z|) (DNI regresses ĝ there).
         :param zs: z_t, (T, B, |z|).
@@ -378,8 +343,12 @@ class CreditEngine:
         imm = imm / self._scale()
         zc, jc, lc = self._to_critic(zs, jacs, imm)
         if self.bp_lambda is not None:
-            return self._bp_lambda_window(zc, jc, lc, ends, starts)
-        return self._dni_window(self._to_critic(z0.detach())[0], zc, jc, lc, ends, starts)
+            credit = self._bp_lambda_window(zc, jc, lc, ends, starts)
+        else:
+            credit = self._dni_window(self._to_critic(z0.detach())[0], zc, jc, lc, ends, starts)
+        if self.meter is not None and update_statistics:
+            self.meter.add(credit.predictions, jacs, imm_grads.detach(), starts)
+        return credit
 
     def _bp_lambda_window(self, zc, jc, lc, ends, starts) -> WindowCredit:
         """Accumulate BP(λ) at every step of the window (traces carry across windows)."""
@@ -462,8 +431,8 @@ class CreditEngine:
             out["sg_scale_sq"] = self.scale_sq.detach().cpu()
         if self.normalizer is not None:
             out["sg_input_norm"] = self.normalizer.state_dict()
-        if self.probe is not None:
-            out["sg_reliability"] = torch.tensor(self.reliability, dtype=torch.float64)
+        if self.meter is not None:
+            out["sg_reliability"] = torch.tensor(self.meter.value, dtype=torch.float64)
         return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -487,9 +456,9 @@ class CreditEngine:
                 self.scale_sq = scale_sq.to(ref.device)
             if self.normalizer is not None:
                 self.normalizer.load_state_dict(state["sg_input_norm"])
-            if "sg_reliability" in state and self.probe is not None:
-                self.reliability = float(state["sg_reliability"])
-                self.measurements = 1
+            if "sg_reliability" in state and self.meter is not None:
+                self.meter.value = float(state["sg_reliability"])
+                self.meter.measurements = 1
         except (KeyError, RuntimeError, TypeError) as err:
             raise ValueError(f"gradient critic state does not match: {err!r}") from err
 

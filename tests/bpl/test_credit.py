@@ -164,7 +164,7 @@ def test_probe_scale_is_the_least_squares_factor(c):
 
 
 def test_reliability_follows_the_probe_from_the_first_measurement():
-    from bpl.credit import RELIABILITY_RATE
+    from bpl.alignment import RELIABILITY_RATE
 
     zs, jacs, imms, ends = _window(5)
     ends[:] = False
@@ -175,11 +175,11 @@ def test_reliability_follows_the_probe_from_the_first_measurement():
     G = _future_by_hand(imms, jacs, 0.9)[: T // 2]
     g = out.predictions[: T // 2]
     want = float((g * G).sum() / (g * g).sum())
-    assert engine.reliability == pytest.approx(want, rel=1e-9)  # the first one is taken whole
-    assert engine.alignment == pytest.approx(float(bpl.cosine_similarity(g, G).mean()))
-    engine.reliability = 0.0  # later measurements move it by RATE towards theirs
+    assert engine.meter.value == pytest.approx(want, rel=1e-9)  # the first one is taken whole
+    assert engine.meter.alignment == pytest.approx(float(bpl.cosine_similarity(g, G).mean()))
+    engine.meter.value = 0.0  # later measurements move it by RATE towards theirs
     engine.learn_window(zs[-1], zs, jacs, imms, ends)  # same critic, same stretch
-    assert engine.reliability == pytest.approx(RELIABILITY_RATE * want, rel=1e-9)
+    assert engine.meter.value == pytest.approx(RELIABILITY_RATE * want, rel=1e-9)
 
 
 def test_adaptive_beta_scales_the_injection_by_the_clipped_reliability():
@@ -187,17 +187,17 @@ def test_adaptive_beta_scales_the_injection_by_the_clipped_reliability():
     g = torch.ones(B, H, dtype=torch.float64)
     live = torch.zeros(B, dtype=torch.bool)
     assert torch.equal(engine.injection(g, live), torch.zeros_like(g))  # unmeasured: nothing
-    engine.reliability = 0.25
+    engine.meter.value = 0.25
     assert torch.allclose(engine.injection(g, live), 0.5 * g)
-    engine.reliability = -0.3
+    engine.meter.value = -0.3
     assert torch.equal(engine.injection(g, live), torch.zeros_like(g))
-    engine.reliability = 1.7
+    engine.meter.value = 1.7
     assert torch.allclose(engine.injection(g, live), 2.0 * g)
     fixed, _ = _engine("bp_lambda", sg_beta=2.0)
     assert torch.allclose(fixed.injection(g, live), 2.0 * g)
     other = CreditEngine("bp_lambda", H, sg_adaptive_beta=True, dtype=torch.float64)
     other.load_state_dict(engine.state_dict())
-    assert other.reliability == pytest.approx(1.7)
+    assert other.meter.value == pytest.approx(1.7)
 
 
 def test_adaptive_beta_is_for_bp_lambda_only():
