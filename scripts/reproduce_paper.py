@@ -77,6 +77,38 @@ def _fmt(x: float, digits: int = 3) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
+def _markdown_delayed(b: dict) -> list[str]:
+    """(b)'s section of results.md: the floors, the settings and the loss table."""
+    lines: list[str] = []
+    lines += ["", "## (b) Delayed target, RNN learning: final loss (lower is better)", ""]
+    floors = b["no_memory_loss"]
+    lines.append(
+        "No-memory loss (best constant output): "
+        + ", ".join(f"delay {d}: {_fmt(v)}" for d, v in floors.items())
+        + "."
+    )
+    c = b["config"]
+    lines.append(
+        f"RNN: leak α = {c.get('alpha', 0.0)}, W_hh = {c.get('radius', 0.9)} × orthogonal; "
+        f"network traces (k = 1): {c.get('network_traces') or 'none'}; critic: hidden "
+        f"{c.get('sg_hidden_sizes', [])}, time input {c.get('sg_time_input', 0)}, "
+        f"β = {c.get('sg_beta', 1.0)}; {c['batches']} batches of {c['batch_size']}."
+    )
+    lines.append("")
+    ks = b["config"]["ks"]
+    head = ["delay", "k"] + METHOD_ORDER
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|---" * len(head) + "|")
+    for d in b["config"]["delays"]:
+        for k in ks:
+            row = [str(d), str(k)]
+            for m in METHOD_ORDER:
+                kk = None if m in ("bptt", "immediate") else k
+                row.append(_fmt(b["results"][f"{d}|{m}|{kk}"]["median"]))
+            lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
 def write_markdown(results: dict, path: Path) -> None:
     lines = [f"# BP(λ) reproduction — preset `{results['preset']}`", ""]
     lines.append(
@@ -99,33 +131,7 @@ def write_markdown(results: dict, path: Path) -> None:
                 row[-1] = _fmt(a["final"][f"{d}|1.0|linear"]["median"])
             lines.append(f"| {d} | " + " | ".join(row) + f" | {_fmt(hid)} |")
     if "b" in results:
-        b = results["b"]
-        lines += ["", "## (b) Delayed target, RNN learning: final loss (lower is better)", ""]
-        floors = b["no_memory_loss"]
-        lines.append(
-            "No-memory loss (best constant output): "
-            + ", ".join(f"delay {d}: {_fmt(v)}" for d, v in floors.items())
-            + "."
-        )
-        c = b["config"]
-        lines.append(
-            f"RNN: leak α = {c.get('alpha', 0.0)}, W_hh = {c.get('radius', 0.9)} × orthogonal; "
-            f"network traces (k = 1): {c.get('network_traces') or 'none'}; critic: hidden "
-            f"{c.get('sg_hidden_sizes', [])}, time input {c.get('sg_time_input', 0)}, "
-            f"β = {c.get('sg_beta', 1.0)}; {c['batches']} batches of {c['batch_size']}."
-        )
-        lines.append("")
-        ks = b["config"]["ks"]
-        head = ["delay", "k"] + METHOD_ORDER
-        lines.append("| " + " | ".join(head) + " |")
-        lines.append("|---" * len(head) + "|")
-        for d in b["config"]["delays"]:
-            for k in ks:
-                row = [str(d), str(k)]
-                for m in METHOD_ORDER:
-                    kk = None if m in ("bptt", "immediate") else k
-                    row.append(_fmt(b["results"][f"{d}|{m}|{kk}"]["median"]))
-                lines.append("| " + " | ".join(row) + " |")
+        lines += _markdown_delayed(results["b"])
     for key, title in [
         ("c", "(c) Sequential digits, LSTM: test accuracy"),
         ("d", "(d) Copy-repeat, LSTM: curriculum level reached"),

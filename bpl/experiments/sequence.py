@@ -40,6 +40,21 @@ from ..time_input import augment, phase_features
 from .losses import loss_by_name as _loss
 
 
+def _network_traces(cell, network_traces, credit, k) -> NetworkTraces | None:
+    """The cell's e-prop traces for ``network_traces="eprop"`` (None otherwise).
+
+    :raises ValueError: the window is not one step (k > 1 outside ``immediate``, or bptt).
+    """
+    if network_traces is None:
+        return None
+    if credit == "bptt" or (k != 1 and credit != "immediate"):
+        raise ValueError(
+            f"network_traces='eprop' needs a window of one step (k = 1, not bptt), got "
+            f"credit={credit!r}, k={k}"
+        )
+    return NetworkTraces(cell)
+
+
 class SequenceLearner:
     """A recurrent cell + linear readout trained on batches of sequences with a chosen
     credit-assignment mode (see the module docstring).
@@ -132,12 +147,7 @@ class SequenceLearner:
         self.max_grad_norm = max_grad_norm
         self.network_traces = check_network_traces(network_traces)
         #: the cell's e-prop traces (``network_traces="eprop"``), else None
-        self.traces = NetworkTraces(cell) if network_traces == "eprop" else None
-        if self.traces is not None and (credit == "bptt" or (k != 1 and credit != "immediate")):
-            raise ValueError(
-                f"network_traces='eprop' needs a window of one step (k = 1, not bptt), got "
-                f"credit={credit!r}, k={k}"
-            )
+        self.traces = _network_traces(cell, network_traces, credit, k)
         if isinstance(sg_max_grad_norm, str):
             if sg_max_grad_norm != "same":
                 raise ValueError(
