@@ -308,8 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--device",
-        default="cpu",
-        help="torch device of (b), (c), (d): cpu (default) or cuda[:N]",
+        default=None,
+        help="torch device of (b), (c), (d): cpu or cuda[:N] (default: cuda for preset gpu, "
+        "else cpu)",
     )
     parser.add_argument(
         "--mnist",
@@ -361,7 +362,7 @@ def _setup(parser: argparse.ArgumentParser, args: argparse.Namespace):
         )
     try:
         preset = apply_overrides(preset, args.set)
-        device = resolve_device(args.device)
+        device = resolve_device(args.device or ("cuda" if name == "gpu" else "cpu"))
         threads = set_threads(args.threads)
     except ValueError as err:
         parser.error(str(err) if str(err).startswith("--") else f"--{err}")

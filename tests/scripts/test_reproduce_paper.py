@@ -155,7 +155,7 @@ def test_device_flag(tmp_path, monkeypatch, capsys):
     script = _load()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(SystemExit) as exc:
-        script.main(["--preset", "gpu", "--out", str(tmp_path)])  # cuda asked for by the script
+        script.main(["--preset", "gpu", "--out", str(tmp_path)])  # the gpu preset means cuda
     assert exc.value.code == 2
     with pytest.raises(SystemExit):
         script.main(["--quick", "--only", "d", "--device", "cuda", "--out", str(tmp_path)])
