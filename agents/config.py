@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
 
-from bpl._checks import check_non_negative, check_positive_int, check_unit_interval
+from bpl.checks import check_non_negative, check_positive_int, check_unit_interval
 from bpl.credit import CREDIT_MODES
 
 #: Recurrent cells of the policy's core.

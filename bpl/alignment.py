@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import torch
 
-from ._checks import check_tensor, check_unit_interval
+from .checks import check_tensor, check_unit_interval
 from .targets import future_gradients
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import (
+from .checks import (
     check_finite,
     check_mask,
     check_positive_int,

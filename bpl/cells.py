@@ -15,7 +15,7 @@ import math
 import torch
 from torch import nn
 
-from ._checks import check_positive_int, check_same_dtype, check_tensor, check_unit_interval
+from .checks import check_positive_int, check_same_dtype, check_tensor, check_unit_interval
 
 
 class RecurrentCell(nn.Module, abc.ABC):

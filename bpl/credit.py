@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from ._checks import check_non_negative, check_positive_int, check_unit_interval
+from .checks import check_non_negative, check_positive_int, check_unit_interval
 from .alignment import Reliability
 from .bp_lambda import BPLambda
 from .normalization import StateNormalizer

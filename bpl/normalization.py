@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import check_positive_int
+from .checks import check_positive_int
 
 
 class StateNormalizer(nn.Module):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_finite, check_tensor, check_unit_interval
+from .checks import check_finite, check_tensor, check_unit_interval
 
 
 def vjp_jacobian(jac: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

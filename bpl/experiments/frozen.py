@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .._checks import check_positive_int, check_unit_interval
+from ..checks import check_positive_int, check_unit_interval
 from ..alignment import alignment
 from ..bp_lambda import BPLambda
 from ..cells import RecurrentCell, RNNCell

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from .._checks import check_non_negative, check_positive_int, check_tensor
+from ..checks import check_non_negative, check_positive_int, check_tensor
 from ..alignment import alignment as _alignment
 from ..alignment import exact_state_gradients
 from ..bp_lambda import BPLambda

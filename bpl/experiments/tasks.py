@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import torch
 
-from .._checks import check_non_negative, check_positive_int
+from ..checks import check_non_negative, check_positive_int
 
 #: loss name expected by :class:`bpl.experiments.SequenceLearner` for each task
 TASK_LOSSES = ("mse", "bce", "ce")

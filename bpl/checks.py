@@ -1,4 +1,4 @@
-"""Input validation shared by the ``bpl`` modules.
+"""Input validation shared by the ``bpl`` modules and the agents built on them.
 
 Every check raises ``ValueError`` naming the argument, the value received and what is
 allowed, so that bad input never surfaces as a shape error deep inside torch.
