@@ -40,9 +40,9 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from .checks import check_non_negative, check_positive_int, check_unit_interval
 from .alignment import Reliability
 from .bp_lambda import BPLambda
+from .checks import check_non_negative, check_positive_int, check_unit_interval
 from .normalization import StateNormalizer
 from .synthetic_gradient import SyntheticGradient
 from .targets import bootstrapped_targets

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ..checks import check_positive_int, check_unit_interval
 from ..alignment import alignment
 from ..bp_lambda import BPLambda
 from ..cells import RecurrentCell, RNNCell
+from ..checks import check_positive_int, check_unit_interval
 from ..targets import future_gradients
 
 

@@ -28,11 +28,11 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from ..checks import check_non_negative, check_positive_int, check_tensor
 from ..alignment import alignment as _alignment
 from ..alignment import exact_state_gradients
 from ..bp_lambda import BPLambda
 from ..cells import RecurrentCell
+from ..checks import check_non_negative, check_positive_int, check_tensor
 from ..credit import OPTIMIZERS, CreditEngine
 from ..eprop import NetworkTraces, check_network_traces
 from ..synthetic_gradient import SyntheticGradient
