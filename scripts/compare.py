@@ -7,7 +7,8 @@ then reads the learning curves back from the TensorBoard logs and writes, in ``-
 * ``results.md``   — a Markdown table: final evaluation (mean ± std over seeds of the
   per-seed mean return), success rate, steps, training throughput (env steps/s);
 * ``results.json`` — the same numbers and every per-seed evaluation;
-* ``curves.png``   — ``rollout/success_rate`` (or ``rollout/ep_rew_mean``) against steps.
+* ``curves.png``   — ``rollout/success_rate`` (``rollout/ep_rew_mean`` where no run ever
+  succeeded) against steps.
 
 With ``--recurrent-ppo`` (needs ``pip install sb3-contrib``) it also trains
 sb3-contrib's RecurrentPPO (MlpLstmPolicy, hidden size ``--hidden-size``, its default
@@ -171,7 +172,14 @@ def plot(curves: dict[str, list[dict]], path: Path, title: str) -> bool:
     except ImportError:
         print("matplotlib not installed: no PNG (pip install matplotlib)", file=sys.stderr)
         return False
-    any_success = any("rollout/success_rate" in c for runs in curves.values() for c in runs)
+    # success only where some run ever succeeded (a task whose success is all-or-nothing
+    # over a long episode, such as RepeatPrevious, shows its progress in the return)
+    any_success = any(
+        max(c["rollout/success_rate"][1], default=0.0) > 0
+        for runs in curves.values()
+        for c in runs
+        if "rollout/success_rate" in c
+    )
     tag = "rollout/success_rate" if any_success else "rollout/ep_rew_mean"
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for mode, runs in curves.items():
