@@ -218,7 +218,12 @@ def _run_flags(add: Any) -> None:
     add("--runs-dir", default="runs", help="parent folder of run folders (default: runs)")
     add("--run-name", default=None, help="run folder name (default: env__agent__seed__time)")
     add("--checkpoint-freq", type=int, default=50_000, help="steps between checkpoints (50000)")
-    add("--log-interval", type=int, default=50, help="windows between log writes (default: 50)")
+    add(
+        "--log-interval",
+        type=int,
+        default=None,
+        help="rollouts between log writes (default: about every 4096 env steps)",
+    )
     add("--eval-episodes", type=int, default=100, help="episodes in the final evaluation (100)")
     add("--eval-stochastic", action="store_true", help="sample actions in the evaluation")
     add("--resume", default=None, help="checkpoint to continue (its run folder is reused)")
@@ -363,7 +368,7 @@ def prepare(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, Any],
         raise ValueError(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}")
     for name in ("n_envs", "total_timesteps", "checkpoint_freq", "log_interval", "eval_episodes"):
         value, minimum = getattr(args, name), 0 if name == "total_timesteps" else 1
-        if value < minimum:
+        if value is not None and value < minimum:
             raise ValueError(f"--{name.replace('_', '-')} must be >= {minimum}, got {value}")
     if args.algo != "ppo":
         stray = [k for k in PPO_OPTIONS if given.get(k) is not None]

@@ -158,7 +158,8 @@ def _learn(
                 model.learn(
                     remaining,
                     callback=CallbackList(callbacks),
-                    log_interval=args.log_interval,
+                    log_interval=args.log_interval
+                    or max(1, round(4096 / (model.n_steps * model.n_envs))),
                     reset_num_timesteps=False,
                     progress_bar=not args.no_progress,
                 )
