@@ -55,6 +55,17 @@ def _network_traces(cell, network_traces, credit, k) -> NetworkTraces | None:
     return NetworkTraces(cell)
 
 
+def _critic_clip(sg_max_grad_norm: float | None | str, max_grad_norm: float | None):
+    """The critic's clip norm: a number, None, or ``"same"`` (the network's)."""
+    if not isinstance(sg_max_grad_norm, str):
+        return sg_max_grad_norm
+    if sg_max_grad_norm != "same":
+        raise ValueError(
+            f"sg_max_grad_norm must be a number > 0, None or 'same', got {sg_max_grad_norm!r}"
+        )
+    return max_grad_norm
+
+
 class SequenceLearner:
     """A recurrent cell + linear readout trained on batches of sequences with a chosen
     credit-assignment mode (see the module docstring).
@@ -148,13 +159,7 @@ class SequenceLearner:
         self.network_traces = check_network_traces(network_traces)
         #: the cell's e-prop traces (``network_traces="eprop"``), else None
         self.traces = _network_traces(cell, network_traces, credit, k)
-        if isinstance(sg_max_grad_norm, str):
-            if sg_max_grad_norm != "same":
-                raise ValueError(
-                    "sg_max_grad_norm must be a number > 0, None or 'same', "
-                    f"got {sg_max_grad_norm!r}"
-                )
-            sg_max_grad_norm = max_grad_norm
+        sg_max_grad_norm = _critic_clip(sg_max_grad_norm, max_grad_norm)
         w = cell.weight_hh
         self.sg_time_input = check_positive_int("sg_time_input", sg_time_input, minimum=0)
         #: what the credit mode does to each window: the critic, BP(λ), DNI, injection
