@@ -24,6 +24,7 @@ from stable_baselines3.common.utils import LinearSchedule
 from .cli import add_renamed_flags
 from .config import AgentConfig, PPOConfig
 from .env_util import resolve_env_id
+from .hyperparams import apply_hyperparams, saved_record
 
 USAGE = """Train a recurrent agent on any Gymnasium environment, from id to evaluated checkpoint.
 
@@ -176,6 +177,14 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     for f in dataclasses.fields(PPOConfig):
         group = "PPO (--algo ppo)" if f.name in PPO_OPTIONS else "agent"
         _option_flag(lambda *n, _g=group, **kw: add(*n, group=_g, **kw), f)
+    add(
+        "--hyperparams",
+        group="agent",
+        default=None,
+        metavar="FILE|none",
+        help="per-environment options: the entry for --env in FILE (default: the package's "
+        "agents/hyperparams/<algo>.yml); none: the agent's defaults. Flags given override it",
+    )
     add(
         "--learning-rate-schedule",
         group="agent",
@@ -366,6 +375,10 @@ def prepare(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, Any],
         raise ValueError(msg) from None
     if not isinstance(env_kwargs, dict):
         raise ValueError(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}")
+    if not resuming:  # a resumed run keeps its saved configuration
+        args._hyperparams = apply_hyperparams(args, given, env_kwargs)
+    else:
+        args._hyperparams = saved_record(run_dir / "config.json")
     for name in ("n_envs", "total_timesteps", "checkpoint_freq", "log_interval", "eval_episodes"):
         value, minimum = getattr(args, name), 0 if name == "total_timesteps" else 1
         if value is not None and value < minimum:

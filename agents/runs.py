@@ -42,6 +42,7 @@ from .cli import set_threads, tensorboard_command
 from .config import STRUCTURAL_KEYS
 from .env_util import make_env
 from .evaluation import evaluate, format_summary
+from .hyperparams import describe
 from .run_args import (
     ALGOS,
     build_parser,
@@ -224,8 +225,10 @@ def _train(argv: list[str] | None, callback: Any, interrupts: _Interrupts) -> in
     except (ValueError, TypeError) as err:  # TypeError: gymnasium.make's unknown kwargs
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    flags = {k: v for k, v in vars(args).items() if not k.startswith("_renamed")}
+    flags = {k: v for k, v in vars(args).items() if not k.startswith("_")}
+    record = getattr(args, "_hyperparams", None)
     config = {"args": flags, "model": model.get_config(), "run_dir": str(run_dir)}
+    config["hyperparams"] = record
     try:
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         _write_json(run_dir / "config.json", config)
@@ -239,6 +242,7 @@ def _train(argv: list[str] | None, callback: Any, interrupts: _Interrupts) -> in
         if isinstance(fmt, TensorBoardOutputFormat):
             fmt.writer.add_text("config", text, global_step=model.num_timesteps)
     model.set_logger(logger)
+    print(describe(record, args.env, resuming))
     print(f"run folder: {run_dir}")
     interrupts.raising = False  # from here an interrupt stops training at the next step
     try:
