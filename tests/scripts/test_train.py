@@ -274,3 +274,76 @@ def test_agent_flags_reach_the_agent(tmp_path):
     assert (model["credit"], model["core"], model["sg_hidden_sizes"]) == ("immediate", "lstm", [4])
     assert (model["sg_normalize"], model["gamma"], model["max_bptt_steps"]) == (False, 0.9, 64)
     assert model["sg_normalize_input"] is True  # left out: the agent's default
+
+
+# ---- per-environment hyperparameters (agents/hyperparams/<algo>.yml) ---------------
+
+
+def test_package_entry_applies_and_flags_given_override_it(tmp_path):
+    from agents.run_args import prepare
+
+    base = ["--env", "bpl/TMaze-v0", "--env-kwargs", '{"corridor_length": 100}']
+    base += ["--runs-dir", str(tmp_path)]
+    args, kwargs, _, _ = prepare(base)
+    assert (args.total_timesteps, args.ent_coef, args.chrono_max) == (300_000, 0.003, 200)
+    assert kwargs["policy_kwargs"] == {"chrono_max": 200}
+    assert kwargs["learning_rate"](0.5) == pytest.approx(0.5e-3)  # linear decay
+    assert args._hyperparams["file"] == "agents/hyperparams/a2c.yml"
+    assert args._hyperparams["entry"] == "bpl/TMaze-v0 corridor_length=100"
+    args, kwargs, _, _ = prepare(base + ["--ent-coef", "0.01", "--chrono-max", "0"])
+    assert (args.ent_coef, kwargs["policy_kwargs"]) == (0.01, {"chrono_max": None})
+    assert args._hyperparams["overridden"] == ["chrono_max", "ent_coef"]
+    args, kwargs, _, _ = prepare(base + ["--hyperparams", "none"])
+    assert (args.total_timesteps, args.ent_coef, kwargs["policy_kwargs"]) == (200_000, None, {})
+    assert args._hyperparams["entry"] is None
+
+
+def test_user_hyperparams_file_is_used_recorded_and_kept_on_resume(tmp_path, capsys):
+    hp = tmp_path / "mine.yml"
+    hp.write_text(
+        "bpl/TMaze-v0 corridor_length=3:\n  env_kwargs: {corridor_length: 3}\n"
+        "  gamma: 0.9\n  hidden_size: 4\n  total_timesteps: 64\n"
+        "  policy_kwargs: {chrono_max: 0, gate_bias: 0.5}\n"
+    )
+    runs = tmp_path / "runs"
+    argv = TINY + ["--runs-dir", str(runs), "--run-name", "r", "--hyperparams", str(hp)]
+    assert train.train(argv) == 0
+    out = capsys.readouterr().out
+    assert f"hyperparameters: {hp} [bpl/TMaze-v0 corridor_length=3]" in out
+    assert "overridden by --hidden-size\n" in out
+    config = json.loads((runs / "r/config.json").read_text())
+    assert (config["model"]["gamma"], config["model"]["hidden_size"]) == (0.9, 8)
+    assert config["args"]["gate_bias"] == 0.5 and config["args"]["hyperparams"] == str(hp)
+    assert config["hyperparams"]["entry"] == "bpl/TMaze-v0 corridor_length=3"
+    assert RecurrentA2C.load(runs / "r/final.zip").num_timesteps == 64
+    # resume: the run's saved configuration wins over the (since changed) file
+    hp.write_text("bpl/TMaze-v0:\n  gamma: 0.5\n  total_timesteps: 96\n")
+    latest = str(runs / "r/checkpoints/latest.zip")
+    assert train.train(["--resume", latest, "--total-timesteps", "96", "--no-progress"]) == 0
+    assert "resumed run's saved configuration" in capsys.readouterr().out
+    config = json.loads((runs / "r/config.json").read_text())
+    assert config["model"]["gamma"] == 0.9 and config["args"]["chrono_max"] == 0
+    assert config["hyperparams"]["entry"] == "bpl/TMaze-v0 corridor_length=3"
+
+
+@pytest.mark.parametrize(
+    "text, flag, message",
+    [
+        (None, None, "no such file"),
+        ("bpl/CartPoleNoVel-v1:\n  gamma: 0.9\n", None, "has no entry for bpl/TMaze-v0"),
+        ("bpl/TMaze-v0:\n  gama: 0.9\n", None, "unknown key 'gama'"),
+        ("bpl/TMaze-v0:\n  n_steps: 8\n", ["--algo", "ppo"], None),
+    ],
+)
+def test_bad_hyperparams_files_exit_2(tmp_path, capsys, text, flag, message):
+    hp = tmp_path / "hp.yml"
+    if text is not None:
+        hp.write_text(text)
+    argv = TINY + ["--runs-dir", str(tmp_path / "runs"), "--hyperparams", str(hp)]
+    argv += ["--total-timesteps", "0"] + (flag or [])
+    if message is None:  # a valid file: runs
+        assert train.train(argv) == 0
+        return
+    assert train.train(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
