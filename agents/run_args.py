@@ -31,7 +31,8 @@ USAGE = """Train a recurrent agent on any Gymnasium environment, from id to eval
 Writes a run folder {runs_dir}/{env}__{agent}__{seed}__{time} holding TensorBoard
 scalars and the configuration as text, config.json, checkpoints (periodic, latest.zip
 and final.zip, all written atomically) and eval.json. Agent options left out take the
-agent's defaults.
+entry for the env in agents/hyperparams/<algo>.yml (--hyperparams), else the agent's
+defaults; flags given override the entry.
 
     python scripts/train.py --env bpl/TMaze-v0 --env-kwargs '{"corridor_length": 50}' \\
         --credit bp_lambda --total-timesteps 200000

@@ -3,7 +3,8 @@
 What ``scripts/train.py`` does, here so that ``scripts/compare.py`` and
 ``scripts/demo_agent.py`` run the same thing. The agent's flags are generated from the
 options dataclasses (:mod:`agents.config`): ``--<option-with-dashes>``, help from the
-field's ``doc``; a flag left out means the agent's default.
+field's ``doc``; a flag left out means the entry for the env in
+``agents/hyperparams/<algo>.yml`` (:mod:`agents.hyperparams`), else the agent's default.
 
 A run folder ``{runs_dir}/{env}__{agent}__{seed}__{time}`` holds TensorBoard scalars and
 the configuration as text, ``config.json``, checkpoints (periodic, ``latest.zip`` and

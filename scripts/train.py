@@ -4,6 +4,10 @@
         --credit bp_lambda --total-timesteps 200000
     python scripts/train.py --help          # every flag; agent options with their defaults
 
+Options left out come from the entry for the env in ``agents/hyperparams/<algo>.yml``
+(the documented results' settings; ``--hyperparams none``: the agent's defaults,
+``--hyperparams FILE``: your own file of that format); flags given override the entry.
+
 What it does is :func:`agents.runs.train` (run folder, checkpoints, evaluation, resume).
 Exit codes: 0 done, 2 bad input, 3 non-finite loss or diverging parameters, 4 the
 environment raised or a file could not be written, 130 interrupted (checkpoint saved).
