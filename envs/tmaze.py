@@ -14,6 +14,30 @@ from ._render import char_grid_to_rgb
 MAX_CORRIDOR_LENGTH = 10_000
 
 
+def check_maze(
+    corridor_length: object, goal_reward: object, wrong_penalty: object, step_cost: object
+) -> tuple[int, float, float, float]:
+    """(L, goal reward, wrong-arm penalty, step cost) checked, step cost None -> −1/L.
+
+    :raises ValueError: naming the argument and its allowed range.
+    """
+    length = check_int("corridor_length", corridor_length, 1, MAX_CORRIDOR_LENGTH)
+    goal = check_float("goal_reward", goal_reward)
+    wrong = check_float("wrong_penalty", wrong_penalty)
+    # Strict: with equal rewards the cue would not matter.
+    if wrong >= goal:
+        raise ValueError(f"wrong_penalty must be < goal_reward = {goal}, got {wrong}")
+    cost = check_float("step_cost", -1.0 / length if step_cost is None else step_cost, high=0.0)
+    return length, goal, wrong, cost
+
+
+def check_render_mode(render_mode: object, allowed: list[str]) -> str | None:
+    """``render_mode`` if it is None or one of ``allowed``, else a ValueError naming both."""
+    if render_mode is not None and render_mode not in allowed:
+        raise ValueError(f"render_mode must be None or one of {allowed}, got {render_mode!r}")
+    return render_mode  # type: ignore[return-value]
+
+
 class TMazeEnv(gym.Env[np.ndarray, int]):
     """Passive T-maze (Bakker, NIPS 2002; the "passive" variant of Ni et al., NeurIPS 2023).
 
@@ -125,28 +149,14 @@ class TMazeEnv(gym.Env[np.ndarray, int]):
         max_steps: int | None = None,
         render_mode: str | None = None,
     ) -> None:
-        self.corridor_length = check_int("corridor_length", corridor_length, 1, MAX_CORRIDOR_LENGTH)
-        self.goal_reward = check_float("goal_reward", goal_reward)
-        self.wrong_penalty = check_float("wrong_penalty", wrong_penalty)
-        # Strict: with equal rewards the cue would not matter.
-        if self.wrong_penalty >= self.goal_reward:
-            raise ValueError(
-                f"wrong_penalty must be < goal_reward = {self.goal_reward}, "
-                f"got {self.wrong_penalty}"
-            )
-        if step_cost is None:
-            step_cost = -1.0 / self.corridor_length
-        self.step_cost = check_float("step_cost", step_cost, high=0.0)
+        self.corridor_length, self.goal_reward, self.wrong_penalty, self.step_cost = check_maze(
+            corridor_length, goal_reward, wrong_penalty, step_cost
+        )
         min_steps = self.corridor_length + 1
         if max_steps is None:
             max_steps = 2 * min_steps
         self.max_steps = check_int("max_steps", max_steps, min_steps)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}"
-            )
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
 
         self.action_space = spaces.Discrete(3)
         self.observation_space = spaces.Box(0.0, 1.0, shape=(4,), dtype=np.float32)

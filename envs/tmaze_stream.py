@@ -8,9 +8,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from ._checks import check_float, check_int
+from ._checks import check_int
 from ._render import char_grid_to_rgb
-from .tmaze import MAX_CORRIDOR_LENGTH, TMazeEnv
+from .tmaze import TMazeEnv, check_maze, check_render_mode
 
 
 class TMazeStreamEnv(gym.Env[np.ndarray, int]):
@@ -99,18 +99,10 @@ class TMazeStreamEnv(gym.Env[np.ndarray, int]):
         max_steps: int | None = None,
         render_mode: str | None = None,
     ) -> None:
-        self.corridor_length = check_int("corridor_length", corridor_length, 1, MAX_CORRIDOR_LENGTH)
+        self.corridor_length, self.goal_reward, self.wrong_penalty, self.step_cost = check_maze(
+            corridor_length, goal_reward, wrong_penalty, step_cost
+        )
         self.trials = check_int("trials", trials, 1)
-        self.goal_reward = check_float("goal_reward", goal_reward)
-        self.wrong_penalty = check_float("wrong_penalty", wrong_penalty)
-        if self.wrong_penalty >= self.goal_reward:
-            raise ValueError(
-                f"wrong_penalty must be < goal_reward = {self.goal_reward}, "
-                f"got {self.wrong_penalty}"
-            )
-        if step_cost is None:
-            step_cost = -1.0 / self.corridor_length
-        self.step_cost = check_float("step_cost", step_cost, high=0.0)
         trial_len = self.corridor_length + 1
         if trial_max_steps is None:
             trial_max_steps = 2 * trial_len
@@ -118,12 +110,7 @@ class TMazeStreamEnv(gym.Env[np.ndarray, int]):
         if max_steps is None:
             max_steps = self.trials * trial_len
         self.max_steps = check_int("max_steps", max_steps, trial_len)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}"
-            )
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         self.action_space = spaces.Discrete(3)
         self.observation_space = spaces.Box(0.0, 1.0, shape=(4,), dtype=np.float32)
         self.goal = 0
