@@ -35,6 +35,17 @@ def add_renamed_flags(parser: argparse.ArgumentParser, renamed: dict[str, str]) 
         parser.add_argument(old, action=RenamedFlag, new=new, dest=f"_renamed_{old}")
 
 
+def add_threads_flag(parser: Any) -> None:
+    """``--threads N``: torch's CPU threads for the run (checked by :func:`set_threads`;
+    default :func:`default_threads`)."""
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: 1, or $OMP_NUM_THREADS)",
+    )
+
+
 def default_threads() -> int:
     """Threads for one training process: 1 (small recurrent nets are latency-bound: a
     second thread on a busy core made an agent ~10× slower), or ``$OMP_NUM_THREADS``."""
@@ -68,6 +79,7 @@ def tensorboard_command(logdir: str | os.PathLike) -> str:
 __all__ = [
     "RenamedFlag",
     "add_renamed_flags",
+    "add_threads_flag",
     "default_threads",
     "set_threads",
     "tensorboard_command",

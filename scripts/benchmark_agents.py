@@ -29,7 +29,7 @@ import numpy as np
 from stable_baselines3.common.logger import Logger, configure
 
 from agents import RecurrentA2C, RecurrentPPO, make_env
-from agents.cli import set_threads
+from agents.cli import add_threads_flag, set_threads
 
 #: (label, RecurrentA2C keyword arguments; ``agent=RecurrentPPO`` for this package's PPO,
 #: whose critic is RecurrentA2C's, so no alignment run); hidden size and envs are set by
@@ -63,12 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-envs", type=int, default=8, help="parallel environments")
     p.add_argument("--hidden-size", type=int, default=64, help="core units")
     p.add_argument("--n-steps", type=int, default=8, help="RecurrentA2C window")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch CPU threads (default: 1, or $OMP_NUM_THREADS)",
-    )
+    add_threads_flag(p)
     p.add_argument("--no-ppo", action="store_true", help="skip RecurrentPPO")
     p.add_argument("--no-alignment", action="store_true", help="skip the sg_cosine runs")
     p.add_argument("--only", nargs="*", default=None, help="labels (substrings) to run")

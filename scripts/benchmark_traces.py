@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 import bpl
-from agents.cli import set_threads
+from agents.cli import add_threads_flag, set_threads
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -88,12 +88,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=6.0,
         help="skip (H, B) whose trace exceeds this many GB (default 6)",
     )
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch CPU threads (default: $OMP_NUM_THREADS, else 1)",
-    )
+    add_threads_flag(p)
     p.add_argument(
         "--json",
         type=Path,

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from agents import CREDIT_MODES, make_env
-from agents.cli import set_threads, tensorboard_command
+from agents.cli import add_threads_flag, set_threads, tensorboard_command
 from agents.evaluation import evaluate
 from agents.runs import train
 
@@ -76,12 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default="results/compare", help="output folder (default: results/compare)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch CPU threads (default: 1, or $OMP_NUM_THREADS)",
-    )
+    add_threads_flag(p)
     p.add_argument("train_args", nargs=argparse.REMAINDER, help="after --: flags for train.py")
     return p
 

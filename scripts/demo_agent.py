@@ -24,7 +24,7 @@ from pathlib import Path
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm import tqdm
 
-from agents.cli import set_threads, tensorboard_command
+from agents.cli import add_threads_flag, set_threads, tensorboard_command
 from agents.runs import run_name, train
 
 TASKS = {
@@ -62,12 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--credits", nargs="+", default=["bp_lambda", "tbptt", "bptt"], help="credit modes"
     )
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch CPU threads (default: 1, or $OMP_NUM_THREADS)",
-    )
+    add_threads_flag(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 

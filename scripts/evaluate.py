@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from agents import load_agent, make_env
-from agents.cli import set_threads
+from agents.cli import add_threads_flag, set_threads
 from agents.evaluation import evaluate, format_summary
 from agents.runs import EVAL_SEED_OFFSET, EnvironmentFailed, check_device, guard_env
 
@@ -42,12 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--stochastic", action="store_true", help="sample actions (default: mode)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch CPU threads (default: 1, or $OMP_NUM_THREADS)",
-    )
+    add_threads_flag(p)
     p.add_argument("--json", default=None, help="also write the summary to this file")
     return p
 

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import torch
 
-from agents.cli import set_threads
+from agents.cli import add_threads_flag, set_threads
 from bpl.experiments.paper import (
     METHOD_ORDER,
     checks,
@@ -317,12 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="local MNIST .npz (x_train, y_train, x_test, y_test) for (c); never downloaded",
     )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch CPU threads (default: $OMP_NUM_THREADS, else 1)",
-    )
+    add_threads_flag(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 

@@ -26,7 +26,7 @@ import math
 import torch
 
 import bpl
-from agents.cli import add_renamed_flags, set_threads
+from agents.cli import add_renamed_flags, add_threads_flag, set_threads
 from bpl.experiments import (
     DelayedTarget,
     SequenceLearner,
@@ -173,12 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="the network learns from e-prop traces (k = 1; bptt keeps its own gradient)",
     )
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch CPU threads (default: 1 or $OMP_NUM_THREADS)",
-    )
+    add_threads_flag(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_renamed_flags(
         p,

@@ -26,7 +26,7 @@ import json
 import torch
 
 import bpl
-from agents.cli import add_renamed_flags, set_threads
+from agents.cli import add_renamed_flags, add_threads_flag, set_threads
 from bpl.experiments import (
     SequenceLearner,
     SequentialDigits,
@@ -103,12 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="clip the critic's update to this norm (default: unclipped, as (c))",
     )
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch CPU threads (default: 1 or $OMP_NUM_THREADS)",
-    )
+    add_threads_flag(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_renamed_flags(
         p, {"--beta": "--sg-beta", "--synth-clip": "--sg-max-grad-norm 1 (clip at norm 1)"}
