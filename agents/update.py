@@ -71,7 +71,10 @@ class UpdateMixin:
         :param seq: (state before, observations, starts) of the sequence to unroll: the
             rollout, or for ``bptt`` the episode history ending with it.
         """
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} must define _update (RecurrentA2C: one step on pass 0; "
+            "RecurrentPPO: its epochs)"
+        )
 
     # ------------------------------------------------------------------ passes
     def _unroll(
