@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[dev,plots,digits,contrib]"
+	$(PY) -m pip install --quiet -e ".[dev,plots,digits,contrib,sweep]"
 	touch $(STAMP)
 
 # main job: the BP(λ) agent on a T-maze beside TBPTT and BPTT (about 3 minutes here)
