@@ -9,7 +9,9 @@ is (B, H, H). The eligibility trace E_t (|z| × |θ| per row) is one tensor:
 * flat, for any other critic: E is (B, H, P) over all P trainable parameters, with
   ∂ĝ_t/∂θ computed analytically layer by layer.
 
-Either way the expensive part of a step, J_t E_{t−1}, is one batched matmul.
+Either way the expensive part of a step, J_t E_{t−1}, is one batched matmul. Cheaper
+approximations of E (block-diagonal / diagonal J, a rank-k UORO estimate) are selected
+with ``trace=``; see :mod:`bpl.trace_variants`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .checks import (
 )
 from .synthetic_gradient import SyntheticGradient
 from .targets import vjp_jacobian
+from .trace_variants import make_trace
 
 #: Default size of the scratch buffer the trace is carried forward through, by device
 #: type: on a CPU it should stay in cache (the trace is updated in place, chunk by chunk,
@@ -70,6 +73,10 @@ class BPLambda:
     :param scratch_bytes: size of the buffer the trace is carried forward through, in
         chunks of columns (default: 4 MiB on CPU to stay in cache, 64 MiB on CUDA). Memory
         is the trace, B·H·|θ| floats, plus this.
+    :param trace: how E is carried: ``"exact"`` (default: the exact E_t, the only one with
+        no bias and no extra variance), or a cheaper approximation of
+        :mod:`bpl.trace_variants`: ``"block:n"`` (J_t's n×n diagonal blocks),
+        ``"diagonal"`` (= ``"block:1"``), ``"uoro"`` / ``"uoro:k"`` (unbiased rank-k estimate).
     """
 
     def __init__(
@@ -79,6 +86,7 @@ class BPLambda:
         lam: float = 1.0,
         check_inputs: bool = True,
         scratch_bytes: int | None = None,
+        trace: str = "exact",
     ) -> None:
         if not isinstance(gradient_critic, SyntheticGradient):
             raise ValueError(
@@ -96,6 +104,9 @@ class BPLambda:
         if not self.params:
             raise ValueError("the gradient critic has no trainable parameters")
         self.structured = gradient_critic.output_layer_only
+        self.trace_kind = trace
+        cols = gradient_critic.feature_size + 1 if self.structured else self.num_trace_params
+        self._variant = make_trace(trace, self.state_size, self.structured, cols, self.params[0])
         self.batch_size: int | None = None
         self.trace: torch.Tensor | None = None
         self._scratch: torch.Tensor | None = None
@@ -118,12 +129,16 @@ class BPLambda:
     def memory_bytes(self) -> int:
         """Bytes held between steps: the trace, its scratch buffer and the pending ĝ_{t−1}
         (0 before :meth:`reset`)."""
-        held = (self.trace, self._scratch, self._sg_prev, self._pending)
+        held = [self.trace, self._scratch, self._sg_prev, self._pending]
+        if self._variant is not None and self.batch_size is not None:
+            held = self._variant.held() + held[2:]
         return sum(t.numel() * t.element_size() for t in held if t is not None)
 
     def trace_shape(self, batch_size: int) -> tuple[int, ...]:
         """Shape of E for ``batch_size`` rows."""
         H = self.state_size
+        if self._variant is not None:
+            return self._variant.shape(batch_size)
         if self.structured:
             return (batch_size, H, H, self.gradient_critic.feature_size + 1)
         return (batch_size, H, self.num_trace_params)
@@ -133,7 +148,10 @@ class BPLambda:
         check_positive_int("batch_size", batch_size)
         ref = self.params[0]
         shape = self.trace_shape(batch_size)
-        if self.trace is None or tuple(self.trace.shape) != shape:
+        if self._variant is not None:
+            self._variant.reset(batch_size, ref)
+            self.trace = self._variant.tensor
+        elif self.trace is None or tuple(self.trace.shape) != shape:
             self.trace = self._allocate(shape, ref)
             budget = self.scratch_bytes or _SCRATCH_BYTES.get(ref.device.type, _SCRATCH_BYTES_OTHER)
             rows = batch_size * (self.state_size + 1)
@@ -170,19 +188,29 @@ class BPLambda:
         and drop their pending step, without applying any TD error."""
         self._require_reset()
         rows = check_mask("rows", rows, self.batch_size).to(self._pending.device)
-        keep = (~rows).to(self.trace.dtype)
-        self.trace.mul_(keep.view(-1, *([1] * (self.trace.dim() - 1))))
+        keep = (~rows).to(self.params[0].dtype)
+        if self._variant is not None:
+            self._variant.zero_rows(keep)
+        else:
+            self.trace.mul_(keep.view(-1, *([1] * (self.trace.dim() - 1))))
         self._pending &= ~rows
 
     def state_dict(self) -> dict[str, torch.Tensor | int | None]:
-        """Traces and pending step, to checkpoint a run in the middle of episodes."""
+        """Traces and pending step, to checkpoint a run in the middle of episodes.
+
+        An approximate trace adds ``trace_kind`` and its other tensors (``"trace"`` is its
+        main one); the exact trace's keys are batch_size, trace, pending and sg_prev."""
         self._require_reset()
-        return {
+        state = {
             "batch_size": self.batch_size,
             "trace": self.trace.clone(),
             "pending": self._pending.clone(),
             "sg_prev": self._sg_prev.clone(),
         }
+        if self._variant is not None:
+            state["trace_kind"] = self.trace_kind
+            state.update(self._variant.state())
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` returned (shapes are checked)."""
@@ -194,12 +222,20 @@ class BPLambda:
                 f"state_dict() returns), got {type(state).__name__}"
                 + (f" with keys {sorted(state)}" if isinstance(state, dict) else "")
             )
+        kind = state.get("trace_kind", "exact")
+        if kind != self.trace_kind:
+            raise ValueError(
+                f"state holds a trace={kind!r} trace but this BPLambda has "
+                f"trace={self.trace_kind!r}"
+            )
         batch_size = state["batch_size"]
         check_tensor("state['trace']", state["trace"], self.trace_shape(batch_size))
         check_tensor("state['sg_prev']", state["sg_prev"], (batch_size, self.state_size))
         pending = check_mask("state['pending']", state["pending"], batch_size)
         self.reset(batch_size)
         self.trace.copy_(state["trace"])
+        if self._variant is not None:
+            self._variant.load(state)
         self._pending.copy_(pending)
         self._sg_prev.copy_(state["sg_prev"])
 
@@ -252,9 +288,13 @@ class BPLambda:
         chunk by chunk of columns through the scratch buffer. Rows where ``carry`` is False
         restart from E = 0 (their J is ignored). Call :meth:`add_sensitivities` after.
         """
+        decay = self.gamma * self.lam
+        if self._variant is not None:
+            grad = self._variant.carry(jac, carry, delta, decay)
+            self._add_grad(grad.mul_(-1.0 / delta.shape[0]))
+            return
         E = self.trace
         B, H = E.shape[0], E.shape[1]
-        decay = self.gamma * self.lam
         if decay == 0.0:
             self.accumulate_gradient(delta)
             E.zero_()
@@ -278,6 +318,9 @@ class BPLambda:
 
     def add_sensitivities(self, dg: torch.Tensor) -> None:
         """E_t = (carried trace) + ∂ĝ_t/∂θ."""
+        if self._variant is not None:
+            self._variant.add(dg)
+            return
         E = self.trace
         if self.structured:
             # ∂ĝ_h/∂W̃[i, :] = 1[h = i] f̃: add f̃ on the (h = i) diagonal blocks.
@@ -287,6 +330,9 @@ class BPLambda:
 
     def accumulate_gradient(self, delta: torch.Tensor) -> None:
         """param.grad += −(1/B) Σ_rows E^T δ, with E the current trace; δ is (B, H)."""
+        if self._variant is not None:
+            self._add_grad(self._variant.grad(delta).mul_(-1.0 / delta.shape[0]))
+            return
         E = self.trace
         B = E.shape[0]
         flat = E.view(B * E.shape[1], -1)  # (B, H, ...) -> (B*H, C)
@@ -364,6 +410,8 @@ class BPLambda:
                 delta = torch.where(carry.view(B, 1), delta, 0.0)
                 self.carry_trace(jac, carry, delta)
                 norms.append(delta.norm(dim=1)[carry])
+            elif self._variant is not None:
+                self._variant.zero()
             else:
                 self.trace.zero_()
             self.add_sensitivities(dg)
