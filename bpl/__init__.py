@@ -24,12 +24,14 @@ from .experiments import SequenceLearner
 from .normalization import StateNormalizer
 from .synthetic_gradient import SyntheticGradient
 from .targets import bootstrapped_targets, future_gradients, lambda_targets, vjp_jacobian
+from .trace_variants import TRACE_HELP, BlockTrace, UOROTrace, parse_trace
 
 __all__ = [
     "AlignmentProbe",
     "ProbeResult",
     "Reliability",
     "BPLambda",
+    "BlockTrace",
     "CELLS",
     "CREDIT_MODES",
     "CreditEngine",
@@ -41,6 +43,8 @@ __all__ = [
     "SequenceLearner",
     "StateNormalizer",
     "SyntheticGradient",
+    "TRACE_HELP",
+    "UOROTrace",
     "WindowCredit",
     "alignment",
     "bootstrapped_targets",
@@ -50,6 +54,7 @@ __all__ = [
     "lambda_targets",
     "make_cell",
     "one_step_gradients",
+    "parse_trace",
     "td_error",
     "vjp_jacobian",
 ]

@@ -35,12 +35,18 @@ from .trace_variants import make_trace
 _SCRATCH_BYTES = {"cpu": 4 << 20, "cuda": 64 << 20}
 _SCRATCH_BYTES_OTHER = 16 << 20
 
-_ACTIVATION_FNS = {"relu": torch.relu, "tanh": torch.tanh, "elu": torch.nn.functional.elu}
+_ACTIVATION_FNS = {
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "elu": torch.nn.functional.elu,
+    "linear": lambda u: u,
+}
 # φ'(u) written in terms of a = φ(u)
 _ACTIVATION_GRADS = {
     "relu": lambda a: (a > 0).to(a.dtype),
     "tanh": lambda a: 1 - a * a,
     "elu": lambda a: torch.where(a > 0, torch.ones_like(a), a + 1),
+    "linear": torch.ones_like,
 }
 
 

@@ -46,6 +46,7 @@ from .checks import check_non_negative, check_positive_int, check_unit_interval
 from .normalization import StateNormalizer
 from .synthetic_gradient import SyntheticGradient
 from .targets import bootstrapped_targets
+from .trace_variants import parse_trace
 
 #: every credit-assignment mode, for the sequence learner and the agents alike
 CREDIT_MODES = ("bp_lambda", "dni", "tbptt", "bptt", "immediate")
@@ -108,6 +109,7 @@ class CreditEngine:
         critic's measured reliability (:attr:`reliability`, 0 until it has been measured:
         a fresh critic injects nothing).
     :param sg_probe_horizon: steps per reliability measurement (``sg_adaptive_beta``).
+    :param sg_trace: BP(λ)'s trace: ``"exact"`` or an approximation (:class:`BPLambda`).
     :param sg_normalize: the critic predicts G/σ, σ a running RMS of l.
     :param sg_normalize_input: the critic works in standardised coordinates of z.
     :param optimizer: ``"adam"`` or ``"sgd"``, the critic's optimizer.
@@ -132,6 +134,7 @@ class CreditEngine:
         sg_normalize_input: bool = False,
         sg_adaptive_beta: bool = False,
         sg_probe_horizon: int = 256,
+        sg_trace: str = "exact",
         optimizer: str = "adam",
         gradient_critic: SyntheticGradient | None = None,
         check_inputs: bool = False,
@@ -149,6 +152,8 @@ class CreditEngine:
             if sg_max_grad_norm == 0:
                 raise ValueError("sg_max_grad_norm must be a number > 0 or None, got 0")
         self.sg_max_grad_norm = sg_max_grad_norm
+        parse_trace(sg_trace)  # ValueError naming the value and the allowed ones
+        self.sg_trace = sg_trace
         for name, flag in (
             ("sg_adaptive_beta", sg_adaptive_beta),
             ("sg_normalize", sg_normalize),
@@ -211,7 +216,7 @@ class CreditEngine:
         ref = gradient_critic.output.weight
         if self.credit == "bp_lambda":
             self.bp_lambda = BPLambda(
-                gradient_critic, self.sg_gamma, self.sg_lambda, check_inputs=check_inputs
+                gradient_critic, self.sg_gamma, self.sg_lambda, check_inputs, trace=self.sg_trace
             )
         if normalize_input:
             self.normalizer = StateNormalizer(state_size, device=ref.device, dtype=ref.dtype)

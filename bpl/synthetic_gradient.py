@@ -16,19 +16,28 @@ from torch import nn
 
 from .checks import check_positive_int
 
-_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "elu": nn.ELU,
+    "linear": nn.Identity,
+}
 
 
 class SyntheticGradient(nn.Module):
     """Gradient critic ĝ(z; θ) = W_out φ(… φ(W_1 z + b_1) …) + b_out.
 
-    Linear by default (ĝ(z) = A z + b). The output layer starts at zero, as in
+    Linear by default (ĝ(z) = A z + b). ``hidden_sizes=(r,), activation="linear"`` is the
+    rank-r critic ĝ(z) = U (Vᵀ z + c) + b: its exact BP(λ) trace over U, V, c, b holds
+    B·H·(2Hr + r + H) floats and costs ≈ 4·B·H³·r flops a step, against B·H²(H+1) and
+    ≈ 2·B·H⁴ for A (cheaper for r < H/2). The output layer starts at zero, as in
     Jaderberg et al. (2017), so a fresh critic predicts a zero gradient and injecting it
     changes nothing until it has learned.
 
     :param state_size: H, the size of the state z (and of the predicted gradient).
     :param hidden_sizes: sizes of hidden layers; ``()`` gives the linear critic.
-    :param activation: hidden-layer nonlinearity, one of ``"relu"``, ``"tanh"``, ``"elu"``.
+    :param activation: hidden-layer nonlinearity, one of ``"relu"``, ``"tanh"``, ``"elu"``,
+        ``"linear"`` (none: the low-rank critic).
     :param train_output_only: if True, only the output layer (W_out, b_out) learns; hidden
         layers keep their random initialisation (requires_grad=False). BP(λ) then needs a
         trace only over the output layer, which is far cheaper (bp_lambda.md §6).
