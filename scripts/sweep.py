@@ -66,8 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="continue the interrupted sweep in --out: finished trials are kept, "
-        "unfinished and failed ones run (again)",
+        help="continue the interrupted sweep in --out with the same --config: finished "
+        "trials are kept, unfinished and failed ones run (again), with the sweep's "
+        "--max-concurrent",
     )
     return p
 
@@ -113,8 +114,20 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     specs = expand(config)
     if not args.resume:
-        record = {"config": config.to_dict(), "trials": [s.name for s in specs]}
+        record = {
+            "config": config.to_dict(),
+            "max_concurrent": args.max_concurrent,
+            "trials": [s.name for s in specs],
+        }
         (out / RECORD).write_text(json.dumps(record, indent=2))
+    elif args.max_concurrent is not None:
+        kept = json.loads((out / RECORD).read_text()).get("max_concurrent")
+        if kept != args.max_concurrent:
+            print(
+                f"note: --resume keeps the sweep's --max-concurrent ({kept or 'one per CPU'}); "
+                f"{args.max_concurrent} is not applied",
+                file=sys.stderr,
+            )
     settings = len({s.label for s in specs})
     print(
         f"{len(specs)} trials ({settings} settings × {len(config.seeds)} seeds): run folders "
