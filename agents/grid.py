@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import io
 import json
 import shutil
@@ -283,7 +284,7 @@ def run_trials(
     if not use_ray:
         return run_sequential(specs, runs_dir, threads=threads)
     try:
-        from . import tune_runner
+        tune_runner = importlib.import_module(f"{__package__}.tune_runner")
     except ImportError as err:
         raise RayMissing(
             f"running trials in parallel on Ray Tune needs Ray: {SWEEP_INSTALL} ({err})"
