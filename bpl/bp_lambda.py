@@ -141,7 +141,8 @@ class BPLambda:
         return sum(t.numel() * t.element_size() for t in held if t is not None)
 
     def trace_shape(self, batch_size: int) -> tuple[int, ...]:
-        """Shape of E for ``batch_size`` rows."""
+        """Shape of E for ``batch_size`` rows (for an approximate trace, of :attr:`trace`,
+        its main tensor: the kept blocks, or UORO's v)."""
         H = self.state_size
         if self._variant is not None:
             return self._variant.shape(batch_size)
