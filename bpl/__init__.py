@@ -13,6 +13,7 @@ Experiments built on it (the sequence learner, the paper's tasks) live in
 from .alignment import (
     AlignmentProbe,
     ProbeResult,
+    Reliability,
     alignment,
     cosine_similarity,
     exact_state_gradients,
