@@ -305,6 +305,7 @@ def _config_for(cls: type, path: Any, meta: dict, kwargs: dict[str, Any]) -> dic
     except _Refused as err:
         raise ValueError(f"cannot read checkpoint {path}: {err}") from None
     config.setdefault("sg_normalize_input", False)  # absent: the critic saw raw z
+    config.setdefault("sg_trace", "exact")  # absent: the only trace there was
     mismatch = {
         k: (config.get(k), kwargs[k])
         for k in STRUCTURAL_KEYS
@@ -317,6 +318,7 @@ def _config_for(cls: type, path: Any, meta: dict, kwargs: dict[str, Any]) -> dic
         raise ValueError(f"checkpoint {path} has another configuration ({diff})")
     config.update(kwargs)
     pk = dict(config.get("policy_kwargs") or {})
+    pk.setdefault("value_trains_core", True)  # absent: the value loss trained the core
     if isinstance(pk.get("optimizer_class"), str):  # given by the caller as a name
         name = pk["optimizer_class"]
         if name not in OPTIMIZERS:

@@ -19,6 +19,7 @@ from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
 
 from bpl.checks import check_non_negative, check_positive_int, check_unit_interval
 from bpl.credit import CREDIT_MODES
+from bpl.trace_variants import parse_trace
 
 #: Recurrent cells of the policy's core.
 CORES = ("rnn", "gru", "lstm")
@@ -31,6 +32,7 @@ STRUCTURAL_KEYS = (
     "sg_hidden_sizes",
     "sg_train_output_only",
     "sg_normalize_input",
+    "sg_trace",
 )
 
 
@@ -167,6 +169,11 @@ class AgentConfig:
         True, "with hidden layers: learn only the critic's output layer (cheap traces)"
     )
     sg_max_grad_norm: float = option(10.0, "clip the gradient critic's update to this norm")
+    sg_trace: str = option(
+        "exact",
+        "bp_lambda: the critic's eligibility trace, 'exact' (B*|z|^2*(|z|+1) floats) or a "
+        "cheaper approximation 'diagonal', 'block:<n>', 'uoro[:<k>]' (docs/bp_lambda.md)",
+    )
     sg_normalize: bool = option(
         True, "the critic predicts G/sigma, sigma a running RMS of the immediate gradients"
     )
@@ -190,6 +197,7 @@ class AgentConfig:
             raise ValueError(f"credit must be one of {CREDIT_MODES}, got {self.credit!r}")
         if self.core not in CORES:
             raise ValueError(f"core must be one of {CORES}, got {self.core!r}")
+        parse_trace(self.sg_trace)  # ValueError naming the value and the allowed ones
         self.learning_rate = learning_rate_from_config(self.learning_rate)
         self.n_steps = check_int("n_steps", self.n_steps)
         if self.window is not None:

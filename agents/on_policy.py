@@ -140,6 +140,9 @@ class RecurrentOnPolicyAlgorithm(UpdateMixin, OnPolicyAlgorithm):
         pk = {k: v for k, v in self.policy_kwargs.items() if k not in ("core", "hidden_size")}
         if "optimizer_class" in pk:
             pk["optimizer_class"] = pk["optimizer_class"].__name__
+        policy = getattr(self, "policy", None)
+        if policy is not None:  # saved explicitly: a checkpoint without it predates the option
+            pk["value_trains_core"] = policy.value_trains_core
         return {**self.config.to_dict(), "policy_kwargs": pk, "seed": self.seed}
 
     # ------------------------------------------------------------------ set-up
@@ -172,6 +175,7 @@ class RecurrentOnPolicyAlgorithm(UpdateMixin, OnPolicyAlgorithm):
                 sg_hidden_sizes=self.sg_hidden_sizes,
                 sg_train_output_only=self.sg_train_output_only,
                 sg_max_grad_norm=self.sg_max_grad_norm,
+                sg_trace=self.sg_trace,
                 sg_normalize=self.sg_normalize and critic,
                 sg_normalize_input=self.sg_normalize_input and critic,
                 sg_adaptive_beta=self.sg_adaptive_beta and self.credit == "bp_lambda",
