@@ -54,7 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="skip timing a variant whose step at --batch needs more (100)",
     )
     p.add_argument("--episode", type=int, default=40, help="episode length (40)")
-    p.add_argument("--lr", type=float, default=3e-3, help="the critic's Adam rate (3e-3)")
+    p.add_argument(
+        "--sg-learning-rate", type=float, default=3e-3, help="the critic's Adam rate (3e-3)"
+    )
     p.add_argument(
         "--max-trace-gb", type=float, default=1.2, help="skip a variant holding more (1.2)"
     )
@@ -205,7 +207,7 @@ def train_and_align(name: str, task: DelayedRecall, args, gamma=0.9) -> float:
     Z = task.cell.state_size
     torch.manual_seed(args.seed)
     critic, learner = make_learner(name, Z, gamma=gamma)
-    opt = torch.optim.Adam(critic.trainable_parameters(), lr=args.lr)
+    opt = torch.optim.Adam(critic.trainable_parameters(), lr=args.sg_learning_rate)
     gen = torch.Generator().manual_seed(args.seed + 1)
     B, T = args.train_batch, args.episode
     learner.reset(B)
