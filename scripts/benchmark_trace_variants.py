@@ -19,6 +19,7 @@ whose memory or training cost exceeds the limits is skipped and listed as such.
     python scripts/benchmark_trace_variants.py            # GRU, H = 64…512: ~2.5 min, 1 thread
     python scripts/benchmark_trace_variants.py --cells gru lstm   # + LSTM: ~6 min
     python scripts/benchmark_trace_variants.py --hidden-sizes 64 --cells gru --train-steps 50
+    python scripts/benchmark_trace_variants.py --device cuda --hidden-sizes 256 512 1024
 
 Writes JSON (--json), a Markdown table (--markdown) and a PNG (--plot).
 """
@@ -65,6 +66,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=4.0,
         help="skip the alignment run of a variant whose training needs more (4)",
+    )
+    p.add_argument(
+        "--device", default="cpu", help="torch device every tensor is made on (default: cpu)"
     )
     add_threads_flag(p)
     p.add_argument("--json", type=Path, default=Path("results/trace_variants.json"))
@@ -116,19 +120,32 @@ def make_learner(name: str, Z: int, dtype=torch.float32, gamma=0.9, lam=1.0):
     return critic, bpl.BPLambda(critic, gamma, lam, check_inputs=False, trace=name)
 
 
+def _sync() -> None:
+    device = torch.get_default_device()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _generator(seed: int) -> torch.Generator:
+    """A seeded generator on the device tensors are made on (``--device``)."""
+    return torch.Generator(device=torch.get_default_device()).manual_seed(seed)
+
+
 def _best(fn, repeats: int) -> float:
     fn()
     times = []
     for _ in range(repeats):
+        _sync()
         t0 = time.perf_counter()
         fn()
+        _sync()
         times.append(time.perf_counter() - t0)
     return min(times)
 
 
 def time_step(name: str, Z: int, B: int, repeats: int) -> dict:
     """Best ms of one step (contracting random J, every row continuing) and MB held."""
-    g = torch.Generator().manual_seed(0)
+    g = _generator(0)
     critic, learner = make_learner(name, Z)
     with torch.no_grad():
         for p in critic.parameters():  # a non-zero critic, as after learning
@@ -208,7 +225,7 @@ def train_and_align(name: str, task: DelayedRecall, args, gamma=0.9) -> float:
     torch.manual_seed(args.seed)
     critic, learner = make_learner(name, Z, gamma=gamma)
     opt = torch.optim.Adam(critic.trainable_parameters(), lr=args.sg_learning_rate)
-    gen = torch.Generator().manual_seed(args.seed + 1)
+    gen = _generator(args.seed + 1)
     B, T = args.train_batch, args.episode
     learner.reset(B)
     done = 0
@@ -221,7 +238,7 @@ def train_and_align(name: str, task: DelayedRecall, args, gamma=0.9) -> float:
             opt.zero_grad(set_to_none=True)
             done += 1
         learner.reset(B)
-    eval_gen = torch.Generator().manual_seed(args.seed + 2)
+    eval_gen = _generator(args.seed + 2)
     zs, G = task.backprop_future_gradients(T, 8, gamma, eval_gen)
     with torch.no_grad():
         pred = critic(zs)
@@ -328,6 +345,21 @@ def plot(rows: list[dict], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     set_threads(args.threads)
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        raise SystemExit(f"--device: unknown torch device {args.device!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch finds no CUDA device on this machine")
+    torch.set_default_device(device)  # every tensor and module below is made there
+    try:
+        return run(args)
+    finally:
+        torch.set_default_device(None)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure every (cell, H, variant) and write the JSON, table and plot."""
     t0 = time.perf_counter()
     rows = []
     for cell in args.cells:
@@ -338,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
+        "device": args.device,
         "seconds": time.perf_counter() - t0,
         "args": {k: str(v) for k, v in vars(args).items()},
     }

@@ -68,3 +68,12 @@ def test_cost_model_counts_the_floats_held(name):
     learner.reset(B)
     held = learner.trace.numel() + (learner._variant.u.numel() if "uoro" in name else 0)
     assert held == B * floats
+
+
+def test_device_is_checked_and_the_default_device_restored():
+    with pytest.raises(SystemExit, match="unknown torch device"):
+        bench.main(["--device", "potato"])
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match="no CUDA device"):
+            bench.main(["--device", "cuda"])
+    assert torch.get_default_device().type == "cpu"
