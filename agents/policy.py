@@ -114,11 +114,11 @@ class RecurrentActorCriticPolicy(BasePolicy):
         the task's longest dependency. ``"auto"`` (default): 100 for the GRU and LSTM,
         None for the RNN (no gates). None: constant ``gate_bias``.
     :param value_trains_core: let the value loss's gradient reach the core (and the
-        gradient critic's targets). False (default): the value head reads the core's
-        state as a constant, as sb3-contrib's RecurrentPPO does with a shared LSTM — the
-        core learns from the policy's loss alone, whose gradient is the credit to carry;
-        the value regression's gradient mostly adds noise there (RepeatPreviousEasy:
-        0.16–0.21 against 0.09–0.16 with it, seeds 0–2).
+        gradient critic's targets), as by default. False: the value head reads the core's
+        state as a constant, as sb3-contrib's RecurrentPPO does with a shared LSTM, and
+        the core learns from the policy's loss alone. Measured (docs/agents.md): False
+        lifts PPO on RepeatPreviousEasy (3 of 3 seeds) but costs A2C + BP(λ) the T-maze
+        L = 50 on 1 seed of 3, where the value's need to know the cue helps store it.
     :param log_std_init: initial log standard deviation for Box actions.
     :param ortho_init: orthogonal initialisation of the heads (gain 0.01 for π, 1 for V).
     :param optimizer_class: torch optimizer for the policy's parameters.
@@ -138,7 +138,7 @@ class RecurrentActorCriticPolicy(BasePolicy):
         normalize_obs: bool = True,
         gate_bias: float = 1.0,
         chrono_max: int | str | None = "auto",
-        value_trains_core: bool = False,
+        value_trains_core: bool = True,
         log_std_init: float = 0.0,
         ortho_init: bool = True,
         optimizer_class: type[torch.optim.Optimizer] = torch.optim.Adam,

@@ -210,6 +210,14 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
         "many steps (about the task's longest dependency; default: 100 for gru/lstm); "
         "0: constant --gate-bias instead",
     )
+    add(
+        "--value-trains-core",
+        group="policy",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="let the value loss's gradient reach the core and the gradient critic "
+        "(default: yes; sb3-contrib's RecurrentPPO keeps it out)",
+    )
     _run_flags(add)
     add_renamed_flags(p, RENAMED)
     return p
@@ -255,6 +263,8 @@ def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         policy_kwargs["gate_bias"] = args.gate_bias
     if args.chrono_max is not None:
         policy_kwargs["chrono_max"] = args.chrono_max or None
+    if args.value_trains_core is not None:
+        policy_kwargs["value_trains_core"] = args.value_trains_core
     return {**kwargs, "policy_kwargs": policy_kwargs}
 
 

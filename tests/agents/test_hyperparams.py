@@ -104,6 +104,7 @@ def test_unknown_keys_are_refused_naming_key_and_file(tmp_path, algo, entry, mat
         ("learning_rate_schedule: cosine", "learning_rate_schedule"),
         ("policy_kwargs: {chrono_max: -1}", "chrono_max"),
         ("policy_kwargs: {gate_bias: high}", "gate_bias"),
+        ("policy_kwargs: {value_trains_core: 1}", "value_trains_core must be a bool"),
         ("env_kwargs: [1]", "env_kwargs"),
     ],
 )
@@ -158,7 +159,7 @@ DOCUMENTED = {
 }
 #: flags of a command that are entry keys besides the agent's options
 RUN_FLAGS = ("n_envs", "total_timesteps", "learning_rate_schedule")
-POLICY_FLAGS = ("chrono_max", "gate_bias")
+POLICY_FLAGS = ("chrono_max", "gate_bias", "value_trains_core")
 
 
 def _commands(page: str) -> list[dict]:
