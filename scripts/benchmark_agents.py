@@ -42,6 +42,14 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
         "bp_lambda gru, linear critic, raw state input",
         dict(credit="bp_lambda", sg_normalize_input=False),
     ),
+    (
+        "bp_lambda gru, linear critic, diagonal trace",
+        dict(credit="bp_lambda", sg_trace="diagonal"),
+    ),
+    (
+        "bp_lambda gru, linear critic, block:16 trace",
+        dict(credit="bp_lambda", sg_trace="block:16"),
+    ),
     ("bp_lambda gru, critic 32 frozen", dict(credit="bp_lambda", sg_hidden_sizes=(32,))),
     ("bp_lambda gru, critic 16 frozen", dict(credit="bp_lambda", sg_hidden_sizes=(16,))),
     ("bp_lambda gru, critic 8 frozen", dict(credit="bp_lambda", sg_hidden_sizes=(8,))),
