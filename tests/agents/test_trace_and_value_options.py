@@ -69,9 +69,8 @@ def test_value_loss_reaches_the_core_only_when_asked():
     assert _core_grad_from_value_loss(True) > 0.0
 
 
-def test_value_trains_core_is_saved_and_old_checkpoints_keep_their_behaviour(tmp_path):
-    assert RecurrentA2C("MlpRecurrentPolicy", cue_venv(), hidden_size=8).policy.value_trains_core
-    model = RecurrentA2C(
+def _value_kept_out() -> RecurrentA2C:
+    return RecurrentA2C(
         "MlpRecurrentPolicy",
         cue_venv(),
         hidden_size=8,
@@ -79,6 +78,11 @@ def test_value_trains_core_is_saved_and_old_checkpoints_keep_their_behaviour(tmp
         seed=0,
         policy_kwargs={"value_trains_core": False},
     )
+
+
+def test_value_trains_core_is_saved_and_old_checkpoints_keep_their_behaviour(tmp_path):
+    assert RecurrentA2C("MlpRecurrentPolicy", cue_venv(), hidden_size=8).policy.value_trains_core
+    model = _value_kept_out()
     assert model.get_config()["policy_kwargs"]["value_trains_core"] is False
     model.save(tmp_path / "m.zip")
     assert RecurrentA2C.load(tmp_path / "m.zip").policy.value_trains_core is False
@@ -87,14 +91,7 @@ def test_value_trains_core_is_saved_and_old_checkpoints_keep_their_behaviour(tmp
 
 
 def test_checkpoints_from_before_the_options_load_as_they_were_trained(tmp_path):
-    model = RecurrentA2C(
-        "MlpRecurrentPolicy",
-        cue_venv(),
-        hidden_size=8,
-        n_steps=4,
-        seed=0,
-        policy_kwargs={"value_trains_core": False},
-    )
+    model = _value_kept_out()
     model.save(tmp_path / "m.zip")
     meta, tensors = read_checkpoint(tmp_path / "m.zip")
     del meta["config"]["sg_trace"]  # as written before the options existed
