@@ -319,6 +319,7 @@ def _config_for(cls: type, path: Any, meta: dict, kwargs: dict[str, Any]) -> dic
     config.update(kwargs)
     pk = dict(config.get("policy_kwargs") or {})
     pk.setdefault("value_trains_core", True)  # absent: the value loss trained the core
+    pk.setdefault("value_core", False)  # absent: the value head read the actor's core
     if isinstance(pk.get("optimizer_class"), str):  # given by the caller as a name
         name = pk["optimizer_class"]
         if name not in OPTIMIZERS:

@@ -276,6 +276,7 @@ def _check_policy_kwargs(pk: Any) -> dict[str, Any]:
         "normalize_obs": (lambda v: isinstance(v, bool), "a bool"),
         "ortho_init": (lambda v: isinstance(v, bool), "a bool"),
         "value_trains_core": (lambda v: isinstance(v, bool), "a bool"),
+        "value_core": (lambda v: isinstance(v, bool), "a bool"),
         "normalize_images": (lambda v: isinstance(v, bool), "a bool"),
         "gate_bias": (_finite_number, "a finite number"),
         "log_std_init": (_finite_number, "a finite number"),

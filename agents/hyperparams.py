@@ -13,7 +13,8 @@ command line override the entry. The format::
       total_timesteps: 300000
       ent_coef: 0.003                     # AgentConfig / PPOConfig field names
       learning_rate_schedule: linear      # constant or linear (as the flag)
-      policy_kwargs: {chrono_max: 200}    # chrono_max, gate_bias, value_trains_core (as the flags)
+      policy_kwargs: {chrono_max: 200}    # as the flags: chrono_max, gate_bias,
+                                          # value_trains_core, value_core
 
 An entry applies to an environment of its id whose env kwargs hold all of the entry's
 ``env_kwargs``; the most specific one (most env kwargs matched) is taken. Write floats
@@ -36,8 +37,9 @@ from .config import AgentConfig, PPOConfig
 FOLDER = Path(__file__).resolve().parent / "hyperparams"
 #: Keys an entry may hold besides the options of its algorithm's dataclass.
 RUN_KEYS = ("n_envs", "total_timesteps", "learning_rate_schedule", "policy_kwargs", "env_kwargs")
-#: Keys of an entry's ``policy_kwargs`` (the flags ``--chrono-max`` and ``--gate-bias``).
-POLICY_KEYS = ("chrono_max", "gate_bias", "value_trains_core")
+#: Keys of an entry's ``policy_kwargs`` (the flags ``--chrono-max``, ``--gate-bias``,
+#: ``--[no-]value-trains-core`` and ``--[no-]value-core``).
+POLICY_KEYS = ("chrono_max", "gate_bias", "value_trains_core", "value_core")
 #: ``--hyperparams`` value that takes no entry.
 NONE = "none"
 
@@ -93,9 +95,9 @@ def _check_policy_kwargs(value: Any) -> dict[str, Any]:
             v = 0 if v is None else v
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ValueError(f"policy_kwargs.chrono_max must be an integer >= 0, got {v!r}")
-        elif key == "value_trains_core":
+        elif key in ("value_trains_core", "value_core"):
             if not isinstance(v, bool):
-                raise ValueError(f"policy_kwargs.value_trains_core must be a bool, got {v!r}")
+                raise ValueError(f"policy_kwargs.{key} must be a bool, got {v!r}")
         elif isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise ValueError(f"policy_kwargs.gate_bias must be a finite number, got {v!r}")
         out[key] = float(v) if key == "gate_bias" else v

@@ -143,6 +143,7 @@ class RecurrentOnPolicyAlgorithm(UpdateMixin, OnPolicyAlgorithm):
         policy = getattr(self, "policy", None)
         if policy is not None:  # saved explicitly: a checkpoint without it predates the option
             pk["value_trains_core"] = policy.value_trains_core
+            pk["value_core"] = policy.value_core is not None
         return {**self.config.to_dict(), "policy_kwargs": pk, "seed": self.seed}
 
     # ------------------------------------------------------------------ set-up
@@ -167,7 +168,7 @@ class RecurrentOnPolicyAlgorithm(UpdateMixin, OnPolicyAlgorithm):
                 torch.manual_seed(self.seed + 1)
             self.credit_engine = CreditEngine(
                 self.credit,
-                self.policy.state_size,
+                self.policy.actor_state_size,
                 sg_gamma=self.sg_gamma,
                 sg_lambda=self.sg_lambda,
                 sg_beta=self.sg_beta,

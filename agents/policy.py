@@ -3,6 +3,8 @@
 Layout: batch-first for one step, ``(B, ·)``; sequences are time-first, ``(T, B, ·)``.
 The recurrent state z is one tensor (B, |z|) (for an LSTM z = [h; c], |z| = 2H) so that
 the gradient critic, the cell's Jacobian and the reset mask all act on the same thing.
+With a separate value core (``value_core=True``) z = [z_π; z_V]: the gradient critic and
+the Jacobian cover the actor core's part z_π, the first :attr:`actor_state_size` entries.
 """
 
 from __future__ import annotations
@@ -24,51 +26,14 @@ from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from bpl import make_cell
-from bpl.credit import NonFiniteError
 
-
-class NonFiniteInputError(NonFiniteError, ValueError):
-    """An observation, reward or recurrent state holds NaN or inf; it was refused before
-    it reached any running statistic or parameter (both a :class:`NonFiniteError` and a
-    ``ValueError``)."""
-
-
-def check_finite(name: str, value: Any) -> None:
-    """Raise :class:`NonFiniteInputError` naming ``name`` and the rows holding NaN or inf.
-
-    :param value: a tensor or array, (B, ·) or (B,); non-float values pass.
-    """
-    if isinstance(value, torch.Tensor):
-        if not (value.is_floating_point() or value.is_complex()):
-            return
-        bad = ~torch.isfinite(value)
-        if not bool(bad.any()):
-            return
-        rows = bad.reshape(bad.shape[0], -1).any(1).nonzero().flatten().tolist() if bad.ndim else []
-    else:
-        arr = np.asarray(value)
-        if arr.dtype.kind not in "fc":
-            return
-        bad = ~np.isfinite(arr)
-        if not bad.any():
-            return
-        rows = np.flatnonzero(bad.reshape(bad.shape[0], -1).any(1)).tolist() if bad.ndim else []
-    raise NonFiniteInputError(
-        f"non-finite {name}: NaN or inf in rows {rows[:10]} (of shape {tuple(value.shape)}); "
-        f"a {name} must be finite, and it was refused before reaching any statistic"
-    )
-
-
-#: Observation spaces the policy accepts (flattened by SB3's preprocessing).
-SUPPORTED_OBSERVATION_SPACES = (
-    spaces.Box,
-    spaces.Discrete,
-    spaces.MultiDiscrete,
-    spaces.MultiBinary,
+from .policy_inputs import (  # noqa: F401 (re-exported: the policy's input checks)
+    SUPPORTED_ACTION_SPACES,
+    SUPPORTED_OBSERVATION_SPACES,
+    NonFiniteInputError,
+    check_finite,
+    check_spaces,
 )
-#: Action spaces the policy accepts.
-SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
-
 
 # Default memory time-scale range of the gated cores' chrono initialisation (steps).
 DEFAULT_CHRONO_MAX = 100
@@ -119,6 +84,13 @@ class RecurrentActorCriticPolicy(BasePolicy):
         the core learns from the policy's loss alone. Measured (docs/agents.md): False
         lifts PPO on RepeatPreviousEasy (3 of 3 seeds) but costs A2C + BP(λ) the T-maze
         L = 50 on 1 seed of 3, where the value's need to know the cue helps store it.
+        With ``value_core`` it applies to the value's own core (False is refused: that
+        core would never learn).
+    :param value_core: give the value head its own recurrent core (the same cell and
+        size, on the same encoded observation), trained by the value loss alone within
+        each window, as sb3-contrib's RecurrentPPO does by default (``enable_critic_lstm``);
+        the actor core then learns from the policy's loss alone. False (default): the
+        value head reads the actor's core.
     :param log_std_init: initial log standard deviation for Box actions.
     :param ortho_init: orthogonal initialisation of the heads (gain 0.01 for π, 1 for V).
     :param optimizer_class: torch optimizer for the policy's parameters.
@@ -139,6 +111,7 @@ class RecurrentActorCriticPolicy(BasePolicy):
         gate_bias: float = 1.0,
         chrono_max: int | str | None = "auto",
         value_trains_core: bool = True,
+        value_core: bool = False,
         log_std_init: float = 0.0,
         ortho_init: bool = True,
         optimizer_class: type[torch.optim.Optimizer] = torch.optim.Adam,
@@ -180,10 +153,20 @@ class RecurrentActorCriticPolicy(BasePolicy):
             self.encoder = nn.Identity()
         self.core = make_cell(core, features_dim, hidden_size)
         self.gate_bias = float(gate_bias)
-        self.chrono_max = self._init_gates(core, hidden_size, chrono_max)
+        self.chrono_max = self._init_gates(self.core, core, hidden_size, chrono_max)
         if not isinstance(value_trains_core, (bool, np.bool_)):
             raise ValueError(f"value_trains_core must be a bool, got {value_trains_core!r}")
         self.value_trains_core = bool(value_trains_core)
+        if not isinstance(value_core, (bool, np.bool_)):
+            raise ValueError(f"value_core must be a bool, got {value_core!r}")
+        if value_core and not value_trains_core:
+            raise ValueError(
+                "value_core=True needs value_trains_core=True: the value loss is all that "
+                "trains the value's own core"
+            )
+        self.value_core = make_cell(core, features_dim, hidden_size) if value_core else None
+        if self.value_core is not None:
+            self._init_gates(self.value_core, core, hidden_size, chrono_max)
         if isinstance(head_size, bool) or not isinstance(head_size, int) or head_size < 0:
             raise ValueError(f"head_size must be an integer >= 0, got {head_size!r}")
         self.head_size = head_size
@@ -205,9 +188,9 @@ class RecurrentActorCriticPolicy(BasePolicy):
             nn.init.zeros_(self.value_net.bias)
         self.optimizer = optimizer_class(self.parameters(), lr=lr_schedule(1), **optimizer_kwargs)
 
-    def _init_gates(self, core: str, hidden_size: int, chrono_max: int | str | None):
-        """Set the GRU update-gate / LSTM forget-gate biases (chrono or ``gate_bias``);
-        return the checked ``chrono_max``."""
+    def _init_gates(self, cell: nn.Module, core: str, hidden_size: int, chrono_max):
+        """Set ``cell``'s GRU update-gate / LSTM forget-gate biases (chrono or
+        ``gate_bias``); return the checked ``chrono_max``."""
         if chrono_max == "auto":
             chrono_max = DEFAULT_CHRONO_MAX if core in ("gru", "lstm") else None
         if chrono_max is not None:
@@ -219,7 +202,7 @@ class RecurrentActorCriticPolicy(BasePolicy):
             return chrono_max
         with torch.no_grad():  # GRU gates (r, u, n), LSTM (i, f, g, o): block 1
             H = hidden_size
-            bias = self.core.bias_ih
+            bias = cell.bias_ih
             if chrono_max is None:
                 bias[H : 2 * H] = self.gate_bias
             else:  # memory time scale 1 + x, x ~ U(1, chrono_max − 1)
@@ -227,8 +210,8 @@ class RecurrentActorCriticPolicy(BasePolicy):
                 bias[H : 2 * H] = torch.log(x)
                 if core == "lstm":
                     bias[:H] = -torch.log(x)
-                    self.core.bias_hh[:H] = 0.0
-            self.core.bias_hh[H : 2 * H] = 0.0
+                    cell.bias_hh[:H] = 0.0
+            cell.bias_hh[H : 2 * H] = 0.0
         return chrono_max
 
     @staticmethod
@@ -242,7 +225,14 @@ class RecurrentActorCriticPolicy(BasePolicy):
 
     @property
     def state_size(self) -> int:
-        """|z|, the size of the recurrent state (2H for the LSTM)."""
+        """|z|, the size of the recurrent state (2H for the LSTM; twice that with a value
+        core)."""
+        return self.core.state_size * (1 if self.value_core is None else 2)
+
+    @property
+    def actor_state_size(self) -> int:
+        """The actor core's part of z (its first entries): what the gradient critic and
+        the Jacobian cover."""
         return self.core.state_size
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -256,13 +246,17 @@ class RecurrentActorCriticPolicy(BasePolicy):
             gate_bias=self.gate_bias,
             chrono_max=self.chrono_max,
             value_trains_core=self.value_trains_core,
+            value_core=self.value_core is not None,
             ortho_init=self.ortho_init,
         )
         return data
 
     def initial_state(self, n_envs: int) -> RecurrentState:
         """Zero state for ``n_envs`` environments."""
-        return RecurrentState(self.core.initial_state(n_envs))
+        z = self.core.initial_state(n_envs)
+        if self.value_core is not None:
+            z = torch.cat([z, self.value_core.initial_state(n_envs)], -1)
+        return RecurrentState(z)
 
     def step_core(
         self,
@@ -276,7 +270,8 @@ class RecurrentActorCriticPolicy(BasePolicy):
         :param obs: observations (B, ·) as a tensor (not yet preprocessed).
         :param state: z_{t−1}.
         :param episode_start: (B,) float or bool, 1 where obs starts a new episode.
-        :param jacobian: also return J_t = ∂z_t/∂z_{t−1}|masked, (B, |z|, |z|), detached.
+        :param jacobian: also return J_t = ∂z_t/∂z_{t−1}|masked, (B, |z|, |z|), detached
+            (of the actor core's part with a value core).
         :return: the new state and J_t (or None).
         """
         x = self.extract_features(obs, self.features_extractor)  # (B, ·) -> (B, F)
@@ -284,10 +279,16 @@ class RecurrentActorCriticPolicy(BasePolicy):
             x = ((x - self.obs_mean) / torch.sqrt(self.obs_var + 1e-8)).clamp(-5.0, 5.0)
         x = self.encoder(x)  # (B, F) -> (B, I)
         z_prev = state.reset(episode_start).z
+        S = self.core.state_size
+        z_pi = z_prev[:, :S]
+        jac = None
         if jacobian:
-            z, jac = self.core.jacobian(x, z_prev)
-            return RecurrentState(z), jac
-        return RecurrentState(self.core(x, z_prev)), None
+            z, jac = self.core.jacobian(x, z_pi)
+        else:
+            z = self.core(x, z_pi)
+        if self.value_core is not None:
+            z = torch.cat([z, self.value_core(x, z_prev[:, S:])], -1)
+        return RecurrentState(z), jac
 
     @torch.no_grad()
     def value_after(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -319,15 +320,20 @@ class RecurrentActorCriticPolicy(BasePolicy):
 
     def distribution(self, z: torch.Tensor) -> Distribution:
         """π(·|z) from states (N, |z|)."""
-        latent = self.pi_head(self.core.hidden(z))  # (N, |z|) -> (N, H) -> (N, latent)
+        h = self.core.hidden(z[:, : self.core.state_size])  # (N, |z|) -> (N, H)
+        latent = self.pi_head(h)  # (N, H) -> (N, latent)
         out = self.action_net(latent)
         if isinstance(self.action_dist, DiagGaussianDistribution):
             return self.action_dist.proba_distribution(out, self.log_std)
         return self.action_dist.proba_distribution(action_logits=out)
 
     def value(self, z: torch.Tensor) -> torch.Tensor:
-        """V(z): (N, |z|) -> (N,); z enters as a constant unless ``value_trains_core``."""
-        h = self.core.hidden(z)
+        """V(z): (N, |z|) -> (N,); z enters as a constant unless ``value_trains_core``.
+        With a value core, V reads its part of z."""
+        if self.value_core is not None:
+            h = self.value_core.hidden(z[:, self.core.state_size :])
+        else:
+            h = self.core.hidden(z)
         if not self.value_trains_core:
             h = h.detach()
         return self.value_net(self.vf_head(h)).squeeze(-1)
@@ -379,7 +385,7 @@ class RecurrentActorCriticPolicy(BasePolicy):
         n_envs = obs_tensor.shape[0]
         check_finite("observation", obs_tensor)
         if state is None:
-            z = self.core.initial_state(n_envs)
+            z = self.initial_state(n_envs).z
         else:
             if isinstance(state, tuple):  # sb3-contrib style (h, c) tuples: concatenate
                 state = np.concatenate(state, axis=-1)
@@ -452,21 +458,3 @@ def policy_core(policy_class: type, core: str | None) -> str:
             f"pass one of them, or MlpRecurrentPolicy with core={core!r}"
         )
     return fixed
-
-
-def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:
-    """Raise ValueError for spaces the policy does not support (or unbounded Box actions)."""
-    if not isinstance(observation_space, SUPPORTED_OBSERVATION_SPACES):
-        raise ValueError(
-            f"observation space {observation_space} is not supported; allowed: "
-            + ", ".join(s.__name__ for s in SUPPORTED_OBSERVATION_SPACES)
-        )
-    if not isinstance(action_space, SUPPORTED_ACTION_SPACES):
-        raise ValueError(
-            f"action space {action_space} is not supported; allowed: "
-            + ", ".join(s.__name__ for s in SUPPORTED_ACTION_SPACES)
-        )
-    if isinstance(action_space, spaces.Box) and not np.all(
-        np.isfinite(action_space.low) & np.isfinite(action_space.high)
-    ):
-        raise ValueError(f"Box action space must have finite bounds, got {action_space}")

@@ -218,6 +218,14 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
         help="let the value loss's gradient reach the core and the gradient critic "
         "(default: yes; sb3-contrib's RecurrentPPO keeps it out)",
     )
+    add(
+        "--value-core",
+        group="policy",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="give the value head its own recurrent core, trained by the value loss alone "
+        "(default: no, it reads the actor's core; sb3-contrib's RecurrentPPO has one)",
+    )
     _run_flags(add)
     add_renamed_flags(p, RENAMED)
     return p
@@ -265,6 +273,8 @@ def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         policy_kwargs["chrono_max"] = args.chrono_max or None
     if args.value_trains_core is not None:
         policy_kwargs["value_trains_core"] = args.value_trains_core
+    if args.value_core is not None:
+        policy_kwargs["value_core"] = args.value_core
     return {**kwargs, "policy_kwargs": policy_kwargs}
 
 

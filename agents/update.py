@@ -193,8 +193,8 @@ class UpdateMixin:
             self._inject = self._learn_credit(learn_credit, p, p.z_in.grad * n)
             inject = self._inject
         grad_z = p.z_in.grad.clone()  # (T, R, |z|)
-        if inject is not None:
-            grad_z.view(T // k, k, R, -1)[:, -1] += inject / n  # each window's last state
+        if inject is not None:  # at each window's last state, on the actor core's part
+            grad_z.view(T // k, k, R, -1)[:, -1, :, : inject.shape[-1]] += inject / n
         if p.zs.requires_grad:
             full = torch.zeros_like(p.zs)
             full[-T:] = grad_z
@@ -222,20 +222,23 @@ class UpdateMixin:
     def _learn_credit(self, w: Window, p: Pass, l_unit: torch.Tensor) -> torch.Tensor:
         """The gradient critic learns from the rollout (per-sample immediate gradients
         ``l_unit`` (T, B, |z|) of pass 0 ``p``); return β ĝ at every window's last state
-        where the episode goes on, (K, B, |z|)."""
+        where the episode goes on, (K, B, S): the critic covers the actor core's part of z,
+        its first S = ``policy.actor_state_size`` entries."""
         T, B = w.shape
         k = self._window_len(w)
         engine = self.credit_engine
         log = self.logger.record_mean
-        zs, jw = p.zs[-T:].detach(), p.jacs[-T:]
+        S = self.policy.actor_state_size
+        zs, jw = p.zs[-T:, :, :S].detach(), p.jacs[-T:]
+        z0, l_unit = w.z0[:, :S], l_unit[..., :S]
         ends, starts = w.ends > 0, w.starts > 0
         if engine.bp_lambda is not None:  # traces run through the rollout, row = env
-            credit = engine.learn_window(w.z0, zs, jw, l_unit, ends, starts)
+            credit = engine.learn_window(z0, zs, jw, l_unit, ends, starts)
             predictions = credit.predictions
             if engine.meter is not None:
                 log("bpl/sg_reliability", engine.meter.value)
         else:  # DNI regresses at every window's start on that window's target
-            z_before = torch.cat([w.z0[None], zs[k - 1 : T - 1 : k]]).reshape(-1, zs.shape[-1])
+            z_before = torch.cat([z0[None], zs[k - 1 : T - 1 : k]]).reshape(-1, S)
             credit = engine.learn_window(
                 z_before,
                 to_windows(zs, k),

@@ -159,7 +159,7 @@ DOCUMENTED = {
 }
 #: flags of a command that are entry keys besides the agent's options
 RUN_FLAGS = ("n_envs", "total_timesteps", "learning_rate_schedule")
-POLICY_FLAGS = ("chrono_max", "gate_bias", "value_trains_core")
+POLICY_FLAGS = ("chrono_max", "gate_bias", "value_trains_core", "value_core")
 
 
 def _commands(page: str) -> list[dict]:
