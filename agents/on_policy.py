@@ -63,6 +63,10 @@ class RecurrentOnPolicyAlgorithm(UpdateMixin, OnPolicyAlgorithm):
 
     config_class: ClassVar[type[AgentConfig]] = AgentConfig
     policy_aliases: ClassVar[dict[str, type[RecurrentActorCriticPolicy]]] = POLICY_ALIASES
+    #: the policy's ``value_core`` when ``policy_kwargs`` does not name it: False (the
+    #: value head reads the actor's core); RecurrentPPO: its own core unless
+    #: ``value_trains_core=False`` asks for the actor's core as a constant
+    default_value_core: ClassVar[bool] = False
     policy: RecurrentActorCriticPolicy
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -98,6 +102,8 @@ class RecurrentOnPolicyAlgorithm(UpdateMixin, OnPolicyAlgorithm):
             if key in policy_kwargs:
                 raise ValueError(f"pass {key!r} to {type(self).__name__}, not in policy_kwargs")
         policy_kwargs.update(core=config.core, hidden_size=config.hidden_size)
+        if self.default_value_core and "value_core" not in policy_kwargs:
+            policy_kwargs["value_core"] = policy_kwargs.get("value_trains_core", True) is True
         for name in config.names():
             setattr(self, name, getattr(config, name))
         #: running statistics of the discounted return (``normalize_reward``)

@@ -120,3 +120,14 @@ def test_flag_and_hyperparams_key(tmp_path):
     path.write_text("bpl/TMaze-v0:\n  policy_kwargs: {value_core: 1}\n")
     with pytest.raises(ValueError, match="policy_kwargs.value_core must be a bool"):
         read_file("a2c", path)
+
+
+def test_ppo_has_a_value_core_by_default_and_a2c_does_not():
+    build = lambda cls, **pk: cls("MlpRecurrentPolicy", cue_venv(), hidden_size=8, policy_kwargs=pk)  # noqa: E731
+    assert build(RecurrentPPO).policy.value_core is not None  # as sb3-contrib's critic LSTM
+    assert build(RecurrentA2C).policy.value_core is None
+    assert (
+        build(RecurrentPPO, value_trains_core=False).policy.value_core is None
+    )  # shared, constant
+    assert build(RecurrentPPO, value_core=False).policy.value_core is None
+    assert build(RecurrentA2C, value_core=True).policy.value_core is not None
