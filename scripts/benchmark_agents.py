@@ -55,8 +55,16 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("bp_lambda gru, critic 8 frozen", dict(credit="bp_lambda", sg_hidden_sizes=(8,))),
     ("dni gru, linear critic", dict(credit="dni")),
     ("bptt gru", dict(credit="bptt")),
-    ("tbptt gru, 10 epochs", dict(credit="tbptt", agent=RecurrentPPO, n_epochs=10)),
-    ("bp_lambda gru, 10 epochs", dict(credit="bp_lambda", agent=RecurrentPPO, n_epochs=10)),
+    (
+        "tbptt gru, 10 epochs, value on the actor's core",
+        dict(credit="tbptt", agent=RecurrentPPO, n_epochs=10, policy_kwargs={"value_core": False}),
+    ),
+    (
+        "bp_lambda gru, 10 epochs, value on the actor's core",
+        dict(
+            credit="bp_lambda", agent=RecurrentPPO, n_epochs=10, policy_kwargs={"value_core": False}
+        ),
+    ),
 ]
 
 

@@ -24,7 +24,7 @@ def test_benchmark_table_has_a_row_per_agent_asked_for(tmp_path):
     rows = [line for line in out.read_text().splitlines() if line.startswith("| Recurrent")]
     labels = [row.split("|")[1].strip() for row in rows]
     assert labels == [
-        "RecurrentPPO tbptt gru, 10 epochs",
-        "RecurrentPPO bp_lambda gru, 10 epochs",
+        "RecurrentPPO tbptt gru, 10 epochs, value on the actor's core",
+        "RecurrentPPO bp_lambda gru, 10 epochs, value on the actor's core",
     ]
     assert all(float(row.split("|")[2]) > 0 for row in rows)
