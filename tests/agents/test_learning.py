@@ -64,7 +64,7 @@ def test_bp_lambda_agent_solves_tmaze_l100_with_its_flags():
 def test_bp_lambda_ppo_agent_balances_cartpole_without_velocities():
     """train.py --algo ppo --n-steps 32 --n-epochs 20 --learning-rate 1e-3
     --learning-rate-schedule linear --gamma 0.999 --gae-lambda 0.98 --ent-coef 0
-    --normalize-reward --no-value-core, 8 envs, 100k steps: mean return >= 475
+    --normalize-reward, 8 envs, 100k steps: mean return >= 475
     (CartPole's maximum is 500; a memoryless policy cannot see the velocities)."""
     torch.set_num_threads(1)
     env = make_env("bpl/CartPoleNoVel-v1", n_envs=8, seed=0)
@@ -79,7 +79,6 @@ def test_bp_lambda_ppo_agent_balances_cartpole_without_velocities():
         gae_lambda=0.98,
         ent_coef=0.0,
         normalize_reward=True,
-        policy_kwargs={"value_core": False},
         seed=0,
     )
     model.learn(100_000)
