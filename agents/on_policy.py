@@ -103,7 +103,7 @@ class RecurrentOnPolicyAlgorithm(UpdateMixin, OnPolicyAlgorithm):
                 raise ValueError(f"pass {key!r} to {type(self).__name__}, not in policy_kwargs")
         policy_kwargs.update(core=config.core, hidden_size=config.hidden_size)
         if self.default_value_core and "value_core" not in policy_kwargs:
-            policy_kwargs["value_core"] = policy_kwargs.get("value_trains_core", True) is True
+            policy_kwargs["value_core"] = bool(policy_kwargs.get("value_trains_core", True))
         for name in config.names():
             setattr(self, name, getattr(config, name))
         #: running statistics of the discounted return (``normalize_reward``)
