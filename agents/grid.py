@@ -17,6 +17,7 @@ import dataclasses
 import importlib
 import io
 import json
+import math
 import shutil
 import sys
 import time
@@ -33,8 +34,33 @@ from .evaluation import evaluate
 #: The file a finished trial leaves in its run folder: its summary (eval.json's numbers,
 #: wall time, training throughput); a trial that finds it is not run again on resume.
 TRIAL_FILE = "trial.json"
+#: Linux's per-process peak resident set size (``VmHWM``), and the file that resets it.
+_STATUS, _CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
 #: ``pip`` line that installs Ray Tune for this package.
 SWEEP_INSTALL = "pip install 'bplambda[sweep]' (or make setup)"
+
+
+def reset_peak_rss() -> bool:
+    """Restart this process's peak-RSS count (Linux ``clear_refs``); False where the
+    system has none (the peak then is the process's since it started)."""
+    try:
+        _CLEAR_REFS.write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory (MB) since the last :func:`reset_peak_rss`
+    (Linux ``VmHWM``); None where ``/proc`` has no such line."""
+    try:
+        lines = _STATUS.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
 
 
 class TrialFailed(RuntimeError):
@@ -133,7 +159,13 @@ def run_recurrent_ppo(options: dict[str, Any], seed: int, run_dir: Path) -> dict
     model.logger.close()
     eval_env = make_env(options["env"], 8, seed=seed + 10_000, env_kwargs=env_kwargs)
     summary = evaluate(model, eval_env, options["eval_episodes"], deterministic=True)
-    summary.update(num_timesteps=model.num_timesteps, wall_s=wall)
+    # SB3 counts epochs in _n_updates; each epoch steps once per minibatch of the rollout
+    steps_per_epoch = math.ceil(model.n_steps * model.n_envs / model.batch_size)
+    summary.update(
+        num_timesteps=model.num_timesteps,
+        wall_s=wall,
+        n_updates=model._n_updates * steps_per_epoch,
+    )
     (run_dir / "eval.json").write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -157,9 +189,11 @@ def _train_argv(spec: TrialSpec, runs_dir: Path, reuse: bool) -> list[str]:
 def run_trial(
     spec: TrialSpec, runs_dir: Path, threads: int | None = None, reuse: bool = False
 ) -> dict[str, Any]:
-    """Run one trial in this process; returns its summary: eval.json's numbers plus
-    ``wall_s``, ``fps`` (the last ``time/fps``) and ``train_success`` (the last
-    ``rollout/success_rate``, when logged). The summary is also written to the run
+    """Run one trial in this process; returns its summary: eval.json's numbers (with
+    ``n_updates``, the policy's gradient steps) plus ``wall_s``, ``fps`` (the last
+    ``time/fps``), ``train_success`` (the last ``rollout/success_rate``, when logged) and
+    ``peak_rss_mb`` (the process's peak resident memory during the trial; None where the
+    system cannot say: :func:`peak_rss_mb`). The summary is also written to the run
     folder's :data:`TRIAL_FILE`.
 
     :param threads: torch threads for the run (None: what ``train.py`` takes by default).
@@ -173,6 +207,7 @@ def run_trial(
         return json.loads((run_dir / TRIAL_FILE).read_text())
     if threads is not None:
         set_threads(threads)
+    peak_known = reset_peak_rss()
     start = time.time()
     if spec.baseline is not None:
         if reuse and run_dir.exists():
@@ -192,6 +227,7 @@ def run_trial(
             )
         summary = json.loads((run_dir / "eval.json").read_text())
         summary["wall_s"] = time.time() - start
+    summary["peak_rss_mb"] = peak_rss_mb() if peak_known else None
     c = read_curves(run_dir)
     summary["fps"] = c["time/fps"][1][-1] if "time/fps" in c else None
     if "rollout/success_rate" in c:
@@ -311,28 +347,41 @@ def _fmt(values: list[float], pct: bool = False) -> str:
 
 def summary_table(results: dict[str, list[dict[str, Any]]], header: str) -> str:
     """The Markdown table: one row per label (setting), mean ± std over its seeds of the
-    evaluation return and success, training success, env steps/s and wall time."""
+    evaluation return and success, training success; the mean env steps/s, wall time,
+    policy gradient steps per 1000 env steps and peak resident memory ("–" where a
+    summary lacks the number: trials run before they were recorded)."""
     lines = [
         header,
         "",
         "| agent | seeds | eval return | eval success | train success (last 100 ep.) "
-        "| env steps/s | wall (s) |",
-        "|---|---|---|---|---|---|---|",
+        "| env steps/s | wall (s) | updates / 1000 steps | peak RSS (MB) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for mode, runs in results.items():
         rets = [r["mean_return"] for r in runs]
         succ = [r["success_rate"] for r in runs if r.get("success_rate") is not None]
         train_succ = [r["train_success"] for r in runs if r.get("train_success") is not None]
-        fps = [r["fps"] for r in runs if r.get("fps")]
-        wall = [r["wall_s"] for r in runs if r.get("wall_s")]
+        rate = [
+            1000 * r["n_updates"] / r["num_timesteps"]
+            for r in runs
+            if r.get("n_updates") is not None and r.get("num_timesteps")
+        ]
+        means = [
+            _mean([r.get(key) for r in runs], fmt)
+            for key, fmt in (("fps", ".0f"), ("wall_s", ".0f"), ("peak_rss_mb", ".0f"))
+        ]
         lines.append(
             f"| {mode} | {len(runs)} | {_fmt(rets)} | {_fmt(succ, True)} | "
-            f"{_fmt(train_succ, True)} | {np.mean(fps):.0f} | {np.mean(wall):.0f} |"
-            if fps and wall
-            else f"| {mode} | {len(runs)} | {_fmt(rets)} | {_fmt(succ, True)} | "
-            f"{_fmt(train_succ, True)} | – | – |"
+            f"{_fmt(train_succ, True)} | {means[0]} | {means[1]} | "
+            f"{_mean(rate, '.1f')} | {means[2]} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _mean(values: list[Any], fmt: str) -> str:
+    """The mean of the numbers among ``values`` in format ``fmt``; "–" when none."""
+    numbers = [v for v in values if v]
+    return format(float(np.mean(numbers)), fmt) if numbers else "–"
 
 
 def plot(curves: dict[str, list[dict]], path: Path, title: str) -> bool:

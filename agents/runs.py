@@ -288,6 +288,7 @@ def _evaluate(model: Any, args: argparse.Namespace, run_dir: Path) -> None:
         credit=model.credit,
         seed=args.seed,
         num_timesteps=model.num_timesteps,
+        n_updates=model._n_updates,  # the policy's gradient steps
     )
     _write_json(run_dir / "eval.json", summary)
     head = f"{args.env} {type(model).__name__} {model.credit} seed {args.seed}"

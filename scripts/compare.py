@@ -7,7 +7,8 @@ or N at a time on Ray Tune with ``--max-concurrent N`` (needs the sweep extra:
 learning curves back from the TensorBoard logs and writes, in ``--out``:
 
 * ``results.md``   — a Markdown table: final evaluation (mean ± std over seeds of the
-  per-seed mean return), success rate, steps, training throughput (env steps/s);
+  per-seed mean return), success rate, training throughput (env steps/s), wall time,
+  policy gradient steps per 1000 env steps and peak resident memory of the run's process;
 * ``results.json`` — the same numbers and every per-seed evaluation;
 * ``curves.png``   — ``rollout/success_rate`` (``rollout/ep_rew_mean`` where no run ever
   succeeded) against steps.

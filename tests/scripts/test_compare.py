@@ -30,6 +30,11 @@ def test_compare_writes_table_json_and_png(tmp_path, capsys):
     data = json.loads((out / "results.json").read_text())
     assert len(data["results"]["tbptt"]) == 2
     assert all(r["fps"] for r in data["results"]["bp_lambda"])
+    # 128 steps of 2 envs in windows of 4: 16 A2C updates, 125 per 1000 env steps
+    assert [r["n_updates"] for r in data["results"]["tbptt"]] == [16, 16]
+    assert "| 125.0 |" in table
+    if sys.platform == "linux":
+        assert all(r["peak_rss_mb"] > 10 for r in data["results"]["tbptt"])
     if importlib.util.find_spec("matplotlib"):
         assert (out / "curves.png").stat().st_size > 1000
     curves = compare.read_curves(out / "runs" / "tbptt__0")
@@ -75,3 +80,25 @@ def test_compare_with_recurrent_ppo_baseline(tmp_path):
     ]  # fmt: skip
     assert compare.main(argv) == 0
     assert "| recurrent_ppo | 1 |" in (out / "results.md").read_text()
+    (run,) = json.loads((out / "results.json").read_text())["results"]["recurrent_ppo"]
+    # one rollout of 128 steps × 2 envs, 10 epochs of 2 minibatches of 128
+    assert run["n_updates"] == 20
+
+
+def test_summary_table_marks_numbers_a_trial_did_not_record():
+    runs = {"tbptt": [{"mean_return": 1.0, "success_rate": None, "fps": 100.0, "wall_s": 5.0}]}
+    row = compare.summary_table(runs, "# t").splitlines()[-1]
+    assert row == "| tbptt | 1 | 1.000 ± 0.000 | – | – | 100 | 5 | – | – |"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="peak RSS reset is Linux's clear_refs")
+def test_peak_rss_restarts_from_the_current_size():
+    from agents.grid import peak_rss_mb, reset_peak_rss
+
+    assert reset_peak_rss()
+    before = peak_rss_mb()
+    block = b"\x01" * (200 * 2**20)  # 200 MB, every page written
+    assert peak_rss_mb() > before + 190
+    del block
+    assert reset_peak_rss()
+    assert peak_rss_mb() < before + 50
