@@ -31,9 +31,6 @@ from stable_baselines3.common.logger import Logger, configure
 from agents import RecurrentA2C, RecurrentPPO, make_env
 from agents.cli import add_threads_flag, set_threads
 
-#: RecurrentA2C's setting in every row (docs/results/agent_throughput.md was measured with
-#: it): the value head on the actor's core, the gradient critic learning at 3e-3
-A2C_SETTING: dict[str, Any] = dict(sg_learning_rate=3e-3, policy_kwargs={"value_core": False})
 #: (label, RecurrentA2C keyword arguments; ``agent=RecurrentPPO`` for this package's PPO,
 #: whose critic is RecurrentA2C's, so no alignment run); hidden size and envs are set by
 #: the flags.
@@ -167,8 +164,6 @@ def main(argv: list[str] | None = None) -> int:
         env = make_env(args.env, args.n_envs, seed=0, env_kwargs=env_kwargs)
         kwargs = dict(kwargs)
         agent = kwargs.pop("agent", RecurrentA2C)
-        if agent is RecurrentA2C:
-            kwargs = {**A2C_SETTING, **kwargs}
         model = agent(
             "MlpRecurrentPolicy",
             env,
