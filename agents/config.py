@@ -161,7 +161,7 @@ class AgentConfig:
     sg_gamma: float = option(0.99, "gradient critic's discount in [0, 1] (not gamma)")
     sg_lambda: float = option(1.0, "gradient critic's BP(lambda) trace decay in [0, 1]")
     sg_beta: float = option(1.0, "scale >= 0 of the g_hat injected at a window's last state")
-    sg_learning_rate: float = option(3e-4, "gradient critic's learning rate (Adam)")
+    sg_learning_rate: float = option(3e-3, "gradient critic's learning rate (Adam)")
     sg_hidden_sizes: tuple[int, ...] = option(
         (), "hidden layers of the gradient critic (empty: linear g_hat = A z + b)"
     )
@@ -254,7 +254,6 @@ class PPOConfig(AgentConfig):
     """RecurrentPPO's options: RecurrentA2C's plus its passes, clipping and KL stop."""
 
     normalize_advantage: bool = option(True, "standardise the advantages over each window")
-    sg_learning_rate: float = option(3e-3, "gradient critic's learning rate (Adam)")
     n_epochs: int = option(10, "PPO: clipped-surrogate passes over each rollout (>= 1)")
     batch_size: int | None = option(
         None,

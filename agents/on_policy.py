@@ -63,10 +63,10 @@ class RecurrentOnPolicyAlgorithm(UpdateMixin, OnPolicyAlgorithm):
 
     config_class: ClassVar[type[AgentConfig]] = AgentConfig
     policy_aliases: ClassVar[dict[str, type[RecurrentActorCriticPolicy]]] = POLICY_ALIASES
-    #: the policy's ``value_core`` when ``policy_kwargs`` does not name it: the value head
-    #: on its own core (sb3-contrib's critic LSTM), unless ``value_trains_core=False``
-    #: asks for the actor's core as a constant (docs/agents.md)
-    default_value_core: ClassVar[bool] = True
+    #: the policy's ``value_core`` when ``policy_kwargs`` does not name it: False (the
+    #: value head reads the actor's core); RecurrentPPO: its own core unless
+    #: ``value_trains_core=False`` asks for the actor's core as a constant
+    default_value_core: ClassVar[bool] = False
     policy: RecurrentActorCriticPolicy
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -89,9 +89,8 @@ class RecurrentActorCriticPolicy(BasePolicy):
     :param value_core: give the value head its own recurrent core (the same cell and
         size, on the same encoded observation), trained by the value loss alone within
         each window, as sb3-contrib's RecurrentPPO does by default (``enable_critic_lstm``);
-        the actor core then learns from the policy's loss alone. False (the policy's
-        default; the agents pass True unless ``value_trains_core=False``): the value head
-        reads the actor's core.
+        the actor core then learns from the policy's loss alone. False (default): the
+        value head reads the actor's core.
     :param log_std_init: initial log standard deviation for Box actions.
     :param ortho_init: orthogonal initialisation of the heads (gain 0.01 for π, 1 for V).
     :param optimizer_class: torch optimizer for the policy's parameters.

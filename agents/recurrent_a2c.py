@@ -39,10 +39,8 @@ class RecurrentA2C(RecurrentOnPolicyAlgorithm):
     :param env: a Gymnasium env, a registered id (``module:EnvId-v0`` allowed) or a VecEnv.
     :param tensorboard_log: TensorBoard folder (None: no TensorBoard).
     :param policy_kwargs: extra arguments for the policy (``encoder_size``, ``head_size``,
-        ``chrono_max``, ``gate_bias``, ``value_trains_core``, ``value_core``,
-        ``log_std_init``, ``ortho_init``, ``optimizer_class``, ``optimizer_kwargs``). The
-        value head has its own core unless ``value_core=False`` or
-        ``value_trains_core=False`` is given (docs/agents.md).
+        ``chrono_max``, ``gate_bias``, ``log_std_init``, ``ortho_init``,
+        ``optimizer_class``, ``optimizer_kwargs``).
     :param verbose: 0 silent, 1 training logs on stdout.
     :param seed: random seed.
     :param device: torch device (``"auto"``: CUDA when available).

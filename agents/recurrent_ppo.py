@@ -34,13 +34,16 @@ class RecurrentPPO(RecurrentOnPolicyAlgorithm):
     this one keeps the online windows and the gradient critic.
 
     Options: :class:`agents.config.PPOConfig` — RecurrentA2C's (same defaults, except
-    ``normalize_advantage=True`` and ``sg_learning_rate=3e-3``) plus ``n_epochs``
-    (passes per window, ≥ 1), ``clip_range`` (ε > 0), ``target_kl`` (None: never stop
-    early) and ``batch_size`` (samples per minibatch, whole windows; None: the whole
-    rollout). Other arguments as :class:`~agents.RecurrentA2C`.
+    ``normalize_advantage=True``) plus ``n_epochs`` (passes per window, ≥ 1),
+    ``clip_range`` (ε > 0), ``target_kl`` (None: never stop early) and ``batch_size``
+    (samples per minibatch, whole windows; None: the whole rollout). Other arguments as
+    :class:`~agents.RecurrentA2C`, except that the value head has its own core by
+    default (``policy_kwargs["value_core"]``, as sb3-contrib's critic LSTM; not with
+    ``value_trains_core=False``).
     """
 
     config_class: ClassVar[type[PPOConfig]] = PPOConfig
+    default_value_core: ClassVar[bool] = True  # sb3-contrib's critic LSTM (docs/agents.md)
     n_epochs: int
     clip_range: float
     target_kl: float | None

@@ -47,8 +47,6 @@ last checkpoint is kept), 130 interrupted (a checkpoint is saved first).
 ALGOS = {"a2c": "RecurrentA2C", "ppo": "RecurrentPPO"}
 #: options only RecurrentPPO takes
 PPO_OPTIONS = tuple(n for n in PPOConfig.names() if n not in AgentConfig.names())
-#: RecurrentA2C's option defaults (the flags list PPOConfig's fields and name both)
-AGENT_DEFAULTS = {f.name: f.default for f in dataclasses.fields(AgentConfig)}
 #: flags that may change when a run is resumed
 CHANGEABLE = {
     "resume",
@@ -125,9 +123,8 @@ def _option_flag(add: Any, f: dataclasses.Field) -> None:
     kind = str(f.type)
     default = "[]" if f.default == () else f.default
     help_text = f"{f.metadata['doc']} (default: {default})"
-    a2c_default = AGENT_DEFAULTS.get(f.name, f.default)
-    if a2c_default != f.default:  # the agents' defaults differ (agents.config)
-        help_text = f"{f.metadata['doc']} (default: {a2c_default} with a2c, {f.default} with ppo)"
+    if f.name == "normalize_advantage":
+        help_text = f"{f.metadata['doc']} (default: on with --algo ppo, off with a2c)"
     kw: dict[str, Any] = {"help": help_text, "default": None}
     if "choices" in f.metadata:
         kw["choices"] = f.metadata["choices"]
@@ -226,9 +223,8 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
         group="policy",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="give the value head its own recurrent core, trained by the value loss alone, "
-        "as sb3-contrib's critic LSTM (default: yes, unless --no-value-trains-core; "
-        "--no-value-core: the value head reads the actor's core)",
+        help="give the value head its own recurrent core, trained by the value loss alone "
+        "(default: no, it reads the actor's core; sb3-contrib's RecurrentPPO has one)",
     )
     _run_flags(add)
     add_renamed_flags(p, RENAMED)

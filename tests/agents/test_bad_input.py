@@ -23,7 +23,6 @@ from .helpers import CueEnv, cue_venv
 
 def _model(env=None, **kw):
     env = cue_venv(box_obs=True) if env is None else env
-    kw.setdefault("policy_kwargs", {"value_core": False})  # the state is the actor's H = 8
     return RecurrentA2C("MlpRecurrentPolicy", env, n_steps=4, hidden_size=8, seed=0, **kw)
 
 

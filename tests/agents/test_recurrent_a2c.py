@@ -65,7 +65,7 @@ def test_load_without_env_predicts_single_observation(tmp_path):
     ref, ref_state = model.predict(obs, deterministic=True)
     assert np.shape(action) == () and action == ref
     np.testing.assert_allclose(state, ref_state, rtol=1e-6)
-    assert state.shape == (1, 16)  # the actor's core and the value's, H = 8 each
+    assert state.shape == (1, 8)
 
 
 @pytest.mark.parametrize(
@@ -391,8 +391,7 @@ def test_dni_critic_sees_standardised_states():
     model.learn(16)
     norm = model.credit_engine.normalizer
     # the regression's input is the state before the window (zero here), standardised
-    start = torch.zeros(model.n_envs, model.policy.actor_state_size)  # the actor core's part
-    torch.testing.assert_close(seen[-1], norm.transform(start)[0])
+    torch.testing.assert_close(seen[-1], norm.transform(torch.zeros_like(model._state.z))[0])
     assert float(norm.count) == 16
 
 

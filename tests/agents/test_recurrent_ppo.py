@@ -44,9 +44,9 @@ def test_clipped_surrogate_matches_hand_computation():
 def test_one_unclipped_pass_is_a2c(credit):
     # With ρ = 1 the surrogate's gradient is the policy gradient: one pass of PPO must
     # give A2C's parameters exactly (both with standardised advantages).
-    # (both give the value head its own core by default; the gradient critic's learning
-    # rate is the one default they do not share)
-    kw = dict(hidden_size=8, n_steps=3, normalize_advantage=True, seed=0, sg_learning_rate=3e-3)
+    # (RecurrentPPO gives the value head its own core by default: both get one here)
+    kw = dict(hidden_size=8, n_steps=3, normalize_advantage=True, seed=0)
+    kw["policy_kwargs"] = {"value_core": True}
     # (each model is built and trained before the next: actions come from torch's global
     # random stream, which building a model re-seeds)
     a2c = RecurrentA2C("MlpRecurrentPolicy", cue_venv(length=7), credit=credit, **kw)

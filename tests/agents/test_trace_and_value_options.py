@@ -53,7 +53,7 @@ def _core_grad_from_value_loss(value_trains_core: bool) -> float:
         cue_venv(),
         hidden_size=8,
         seed=0,
-        policy_kwargs={"value_trains_core": value_trains_core, "value_core": False},
+        policy_kwargs={"value_trains_core": value_trains_core},
     )
     policy = model.policy
     state = policy.initial_state(2)

@@ -91,7 +91,7 @@ def test_value_core_is_saved_and_old_checkpoints_have_none(tmp_path):
     assert loaded.policy.value_core is not None
     for a, b in zip(loaded.policy.parameters(), model.policy.parameters()):
         assert torch.equal(a, b)
-    plain = _model(credit="bp_lambda", policy_kwargs={"value_core": False})
+    plain = RecurrentA2C("MlpRecurrentPolicy", cue_venv(), hidden_size=8, n_steps=4, seed=0)
     plain.save(tmp_path / "p.zip")
     meta, tensors = read_checkpoint(tmp_path / "p.zip")
     del meta["config"]["policy_kwargs"]["value_core"]  # as written before the option existed
@@ -122,9 +122,12 @@ def test_flag_and_hyperparams_key(tmp_path):
         read_file("a2c", path)
 
 
-@pytest.mark.parametrize("agent", [RecurrentA2C, RecurrentPPO])
-def test_agents_have_a_value_core_by_default(agent):
-    build = lambda **pk: agent("MlpRecurrentPolicy", cue_venv(), hidden_size=8, policy_kwargs=pk)  # noqa: E731
-    assert build().policy.value_core is not None  # as sb3-contrib's critic LSTM
-    assert build(value_trains_core=False).policy.value_core is None  # shared, constant
-    assert build(value_core=False).policy.value_core is None
+def test_ppo_has_a_value_core_by_default_and_a2c_does_not():
+    build = lambda cls, **pk: cls("MlpRecurrentPolicy", cue_venv(), hidden_size=8, policy_kwargs=pk)  # noqa: E731
+    assert build(RecurrentPPO).policy.value_core is not None  # as sb3-contrib's critic LSTM
+    assert build(RecurrentA2C).policy.value_core is None
+    assert (
+        build(RecurrentPPO, value_trains_core=False).policy.value_core is None
+    )  # shared, constant
+    assert build(RecurrentPPO, value_core=False).policy.value_core is None
+    assert build(RecurrentA2C, value_core=True).policy.value_core is not None

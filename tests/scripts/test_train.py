@@ -347,10 +347,3 @@ def test_bad_hyperparams_files_exit_2(tmp_path, capsys, text, flag, message):
     assert train.train(argv) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
-
-
-def test_help_gives_both_agents_defaults_where_they_differ():
-    helps = {a.dest: a.help for a in train.build_parser()._actions}
-    assert helps["sg_learning_rate"].endswith("(default: 0.0003 with a2c, 0.003 with ppo)")
-    assert helps["normalize_advantage"].endswith("(default: False with a2c, True with ppo)")
-    assert helps["gamma"].endswith("(default: 0.99)")
