@@ -223,8 +223,9 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
         group="policy",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="give the value head its own recurrent core, trained by the value loss alone "
-        "(default: no, it reads the actor's core; sb3-contrib's RecurrentPPO has one)",
+        help="give the value head its own recurrent core, trained by the value loss alone, "
+        "as sb3-contrib's critic LSTM (default: no with a2c, the value head reads the "
+        "actor's core; yes with ppo, unless --no-value-trains-core)",
     )
     _run_flags(add)
     add_renamed_flags(p, RENAMED)
