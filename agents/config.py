@@ -19,7 +19,7 @@ from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
 
 from bpl.checks import check_non_negative, check_positive_int, check_unit_interval
 from bpl.credit import CREDIT_MODES
-from bpl.trace_variants import parse_trace
+from bpl.trace_variants import TRACE_HELP, parse_trace
 
 #: Recurrent cells of the policy's core.
 CORES = ("rnn", "gru", "lstm")
@@ -125,6 +125,22 @@ def learning_rate_from_config(lr: Any) -> Any:
     return LinearSchedule(float(lr["start"]), float(lr["end"]), float(lr["end_fraction"]))
 
 
+#: ``sg_trace="auto"``: the exact trace up to this many units of the actor's state |z|
+#: (its cost, B·|z|²(|z| + 1) floats and ~2·B·|z|⁴ flops a step, is then a few ms), the
+#: diagonal trace above: it learned the T-maze L = 50 at H = 64 and H = 128 and L = 100 at
+#: H = 64 on 3 of 3 seeds (docs/results/cheap_traces_agents.md)
+AUTO_EXACT_MAX_STATE = 64
+
+
+def resolve_trace(sg_trace: str, state_size: int) -> str:
+    """The trace ``sg_trace`` stands for with an actor state of ``state_size`` units:
+    itself, or for ``"auto"`` ``"exact"`` up to :data:`AUTO_EXACT_MAX_STATE` units and
+    ``"diagonal"`` above."""
+    if sg_trace != "auto":
+        return sg_trace
+    return "exact" if state_size <= AUTO_EXACT_MAX_STATE else "diagonal"
+
+
 @dataclass
 class AgentConfig:
     """RecurrentA2C's options (checked on construction; :meth:`to_dict` is JSON)."""
@@ -170,9 +186,11 @@ class AgentConfig:
     )
     sg_max_grad_norm: float = option(10.0, "clip the gradient critic's update to this norm")
     sg_trace: str = option(
-        "exact",
-        "bp_lambda: the critic's eligibility trace, 'exact' (B*|z|^2*(|z|+1) floats) or a "
-        "cheaper approximation 'diagonal', 'block:<n>', 'uoro[:<k>]' (docs/bp_lambda.md)",
+        "auto",
+        "bp_lambda: the critic's eligibility trace, 'exact' (B*|z|^2*(|z|+1) floats), a "
+        "cheaper approximation 'diagonal', 'block:<n>', 'uoro[:<k>]' (docs/bp_lambda.md), "
+        f"or 'auto': exact while the actor's state has <= {AUTO_EXACT_MAX_STATE} units, "
+        "diagonal above",
     )
     sg_normalize: bool = option(
         True, "the critic predicts G/sigma, sigma a running RMS of the immediate gradients"
@@ -197,7 +215,13 @@ class AgentConfig:
             raise ValueError(f"credit must be one of {CREDIT_MODES}, got {self.credit!r}")
         if self.core not in CORES:
             raise ValueError(f"core must be one of {CORES}, got {self.core!r}")
-        parse_trace(self.sg_trace)  # ValueError naming the value and the allowed ones
+        if self.sg_trace != "auto":
+            try:
+                parse_trace(self.sg_trace)
+            except ValueError:
+                raise ValueError(
+                    f"sg_trace must be 'auto' or one of {TRACE_HELP}, got {self.sg_trace!r}"
+                ) from None
         self.learning_rate = learning_rate_from_config(self.learning_rate)
         self.n_steps = check_int("n_steps", self.n_steps)
         if self.window is not None:
@@ -276,6 +300,7 @@ class PPOConfig(AgentConfig):
 
 
 __all__ = [
+    "AUTO_EXACT_MAX_STATE",
     "CORES",
     "STRUCTURAL_KEYS",
     "AgentConfig",
@@ -283,4 +308,5 @@ __all__ = [
     "learning_rate_from_config",
     "learning_rate_to_config",
     "option",
+    "resolve_trace",
 ]

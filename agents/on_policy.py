@@ -37,7 +37,7 @@ from bpl.alignment import AlignmentProbe
 from bpl.credit import CRITIC_MODES, CreditEngine, NonFiniteError
 
 from . import checkpoint
-from .config import AgentConfig, check_int
+from .config import AgentConfig, check_int, resolve_trace
 from .env_util import resolve_env_id
 from .policy import (
     POLICY_ALIASES,
@@ -167,6 +167,8 @@ class RecurrentOnPolicyAlgorithm(UpdateMixin, OnPolicyAlgorithm):
             self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs
         ).to(self.device)
         critic = self.credit in CRITIC_MODES
+        #: the trace BP(λ) carries (``sg_trace`` with ``"auto"`` resolved for this policy)
+        self.sg_trace_used = resolve_trace(self.sg_trace, self.policy.actor_state_size)
         # Own random stream: every credit mode then samples the same actions from the
         # same seed until their updates differ (fair comparisons).
         with torch.random.fork_rng(devices=[]):
@@ -182,7 +184,7 @@ class RecurrentOnPolicyAlgorithm(UpdateMixin, OnPolicyAlgorithm):
                 sg_hidden_sizes=self.sg_hidden_sizes,
                 sg_train_output_only=self.sg_train_output_only,
                 sg_max_grad_norm=self.sg_max_grad_norm,
-                sg_trace=self.sg_trace,
+                sg_trace=self.sg_trace_used,
                 sg_normalize=self.sg_normalize and critic,
                 sg_normalize_input=self.sg_normalize_input and critic,
                 sg_adaptive_beta=self.sg_adaptive_beta and self.credit == "bp_lambda",

@@ -230,6 +230,8 @@ def _train(argv: list[str] | None, callback: Any, interrupts: _Interrupts) -> in
     record = getattr(args, "_hyperparams", None)
     config = {"args": flags, "model": model.get_config(), "run_dir": str(run_dir)}
     config["hyperparams"] = record
+    if model.credit == "bp_lambda":
+        config["sg_trace_used"] = model.sg_trace_used
     try:
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         _write_json(run_dir / "config.json", config)
@@ -244,6 +246,8 @@ def _train(argv: list[str] | None, callback: Any, interrupts: _Interrupts) -> in
             fmt.writer.add_text("config", text, global_step=model.num_timesteps)
     model.set_logger(logger)
     print(describe(record, args.env, resuming))
+    if model.credit == "bp_lambda":
+        print(f"gradient critic's trace: {model.sg_trace_used} (sg_trace={model.sg_trace!r})")
     print(f"run folder: {run_dir}")
     interrupts.raising = False  # from here an interrupt stops training at the next step
     try:

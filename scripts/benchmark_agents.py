@@ -37,7 +37,10 @@ from agents.cli import add_threads_flag, set_threads
 VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("tbptt gru", dict(credit="tbptt")),
     ("immediate gru (one-step gradients)", dict(credit="immediate")),
-    ("bp_lambda gru, linear critic (full trace; default)", dict(credit="bp_lambda")),
+    (
+        "bp_lambda gru, linear critic (full trace; default)",
+        dict(credit="bp_lambda", sg_trace="exact"),
+    ),
     (
         "bp_lambda gru, linear critic, raw state input",
         dict(credit="bp_lambda", sg_normalize_input=False),

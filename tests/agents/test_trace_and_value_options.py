@@ -31,10 +31,32 @@ def test_approximate_trace_trains_saves_and_loads(cls, trace, tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(after, before))
 
 
-def test_exact_is_the_default_and_a_bad_trace_is_refused():
+@pytest.mark.parametrize(
+    "core, hidden, used",
+    [
+        ("gru", 64, "exact"),
+        ("gru", 65, "diagonal"),
+        ("lstm", 32, "exact"),
+        ("lstm", 33, "diagonal"),
+    ],
+)
+@pytest.mark.parametrize("cls", [RecurrentA2C, RecurrentPPO])
+def test_auto_trace_is_exact_up_to_64_state_units(cls, core, hidden, used, tmp_path):
+    # the actor's state: H for the GRU, 2H for the LSTM; the value core does not count
+    kw = dict(core=core, hidden_size=hidden, n_steps=4, seed=0)
+    model = cls("MlpRecurrentPolicy", cue_venv(), policy_kwargs={"value_core": True}, **kw)
+    assert model.sg_trace == "auto" and model.sg_trace_used == used
+    kind = model.credit_engine.bp_lambda.trace_kind
+    assert (kind == "exact") == (used == "exact")
+    model.save(tmp_path / "m.zip")
+    loaded = cls.load(tmp_path / "m.zip", env=cue_venv())
+    assert loaded.get_config()["sg_trace"] == "auto" and loaded.sg_trace_used == used
+
+
+def test_auto_is_the_default_and_a_bad_trace_is_refused():
     model = RecurrentA2C("MlpRecurrentPolicy", cue_venv(), hidden_size=8, n_steps=4, seed=0)
-    assert model.sg_trace == "exact"
-    with pytest.raises(ValueError, match=r"'blocky'.*|exact"):
+    assert model.sg_trace == "auto" and model.sg_trace_used == "exact"
+    with pytest.raises(ValueError, match=r"sg_trace must be 'auto' or one of .*'blocky'"):
         RecurrentA2C("MlpRecurrentPolicy", cue_venv(), hidden_size=8, sg_trace="blocky")
     with pytest.raises(ValueError, match="divide"):
         RecurrentA2C("MlpRecurrentPolicy", cue_venv(), hidden_size=8, sg_trace="block:3")

@@ -52,8 +52,10 @@ def test_train_writes_run_folder_and_resume_continues(tmp_path, capsys):
     assert summary["n_episodes"] == 4 and summary["success_rate"] is not None
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model"]["hidden_size"] == 8 and config["args"]["seed"] == 3
+    assert config["model"]["sg_trace"] == "auto" and config["sg_trace_used"] == "exact"
     out = capsys.readouterr().out
     assert "tensorboard --logdir" in out and "success" in out
+    assert "gradient critic's trace: exact (sg_trace='auto')" in out
     scalars, acc = _scalars(run_dir)
     assert "rollout/ep_rew_mean" in scalars and "time/fps" in scalars
     assert "bpl/td_error" in scalars and "train/policy_loss" in scalars
