@@ -380,7 +380,7 @@ def summary_table(results: dict[str, list[dict[str, Any]]], header: str) -> str:
 
 def _mean(values: list[Any], fmt: str) -> str:
     """The mean of the numbers among ``values`` in format ``fmt``; "–" when none."""
-    numbers = [v for v in values if v]
+    numbers = [v for v in values if v is not None]
     return format(float(np.mean(numbers)), fmt) if numbers else "–"
 
 
