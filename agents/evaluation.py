@@ -17,8 +17,9 @@ def evaluate(
 ) -> dict[str, Any]:
     """Run ``n_episodes`` episodes and summarise them.
 
-    Success is read from ``info["is_success"]`` at episode ends; the rate is None when the
-    environment never reports it.
+    Success is read from ``info["is_success"]`` at episode ends, as a number: a bool counts
+    0 or 1, a fraction (``bpl/TMazeStream-v0``: the share of the episode's trials won) counts
+    as itself; the rate is their mean, None when the environment never reports it.
 
     :param model: anything with SB3's ``predict(obs, state, episode_start, deterministic)``.
     :param env: a Monitor-wrapped VecEnv (``agents.make_env`` builds one).
@@ -29,12 +30,12 @@ def evaluate(
     """
     if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
         raise ValueError(f"n_episodes must be an integer >= 1, got {n_episodes!r}")
-    successes: list[bool] = []
+    successes: list[float] = []
 
     def on_step(local: dict[str, Any], _: dict[str, Any]) -> None:
         info = local["info"]
         if local["done"] and "is_success" in info:
-            successes.append(bool(info["is_success"]))
+            successes.append(float(info["is_success"]))
 
     returns, lengths = evaluate_policy(
         model,
