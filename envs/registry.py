@@ -54,6 +54,23 @@ _SPECS: tuple[dict[str, Any], ...] = (
         "entry_point": _REPEAT,
         "kwargs": {"num_symbols": 4, "delay": 64, "episode_length": 156},
     },
+    # v1: POPGym's own counting (its k counts the shown card: k = 4 is 3 steps back) and
+    # length (52 · decks cards, the last never answered), so POPGym's numbers compare
+    {
+        "id": "bpl/RepeatPreviousEasy-v1",
+        "entry_point": _REPEAT,
+        "kwargs": {"num_symbols": 4, "delay": 3, "episode_length": 51},
+    },
+    {
+        "id": "bpl/RepeatPreviousMedium-v1",
+        "entry_point": _REPEAT,
+        "kwargs": {"num_symbols": 4, "delay": 31, "episode_length": 103},
+    },
+    {
+        "id": "bpl/RepeatPreviousHard-v1",
+        "entry_point": _REPEAT,
+        "kwargs": {"num_symbols": 4, "delay": 63, "episode_length": 155},
+    },
     {"id": "bpl/MemoryChain-v0", "entry_point": _CHAIN},
     {"id": "bpl/MemoryChainEasy-v0", "entry_point": _CHAIN, "kwargs": {"memory_length": 10}},
     {"id": "bpl/MemoryChainMedium-v0", "entry_point": _CHAIN, "kwargs": {"memory_length": 100}},

@@ -65,12 +65,21 @@ class RepeatPreviousEnv(gym.Env[np.ndarray, int]):
     | `episode_length` | int         | 52      | N, steps per episode, k+1..100000          |
     | `render_mode`    | str or None | None    | None, "ansi" or "rgb_array"                |
 
-    Presets registered as ids, after POPGym: ``bpl/RepeatPreviousEasy-v0`` (k=4, N=52),
-    ``bpl/RepeatPreviousMedium-v0`` (k=32, N=104), ``bpl/RepeatPreviousHard-v0`` (k=64,
-    N=156), all with 4 symbols.
+    Presets registered as ids, all with 4 symbols:
+
+    - ``bpl/RepeatPreviousEasy-v1`` (k=3, N=51), ``bpl/RepeatPreviousMedium-v1`` (k=31,
+      N=103), ``bpl/RepeatPreviousHard-v1`` (k=63, N=155): POPGym's RepeatPreviousEasy,
+      Medium and Hard. POPGym's ``k`` counts the card being shown (its k = 4 scores the
+      card shown 3 steps earlier), and an episode deals 52 · decks cards, the last one
+      never answered; its rewards are ±1 / (N - k), as here.
+    - ``bpl/RepeatPreviousEasy-v0`` (k=4, N=52), ``bpl/RepeatPreviousMedium-v0`` (k=32,
+      N=104), ``bpl/RepeatPreviousHard-v0`` (k=64, N=156): POPGym's k read as steps
+      back, one step more memory than POPGym's task (sb3-contrib's RecurrentPPO, its
+      defaults, 150k steps: 0.41 here against 0.99 on v1).
 
     ## Version History
 
+    * v1 (presets): delay and length as POPGym counts them.
     * v0: Initial version.
     """
 

@@ -41,6 +41,9 @@ def _play(env: gym.Env, seed: int, mistakes: set[int] = frozenset()) -> tuple[fl
         "bpl/RepeatPreviousEasy-v0",
         "bpl/RepeatPreviousMedium-v0",
         "bpl/RepeatPreviousHard-v0",
+        "bpl/RepeatPreviousEasy-v1",
+        "bpl/RepeatPreviousMedium-v1",
+        "bpl/RepeatPreviousHard-v1",
     ],
 )
 def test_optimal_policy_gets_optimal_return(env_id: str) -> None:
@@ -107,3 +110,37 @@ def test_step_after_end_raises() -> None:
     env.step(0)
     with pytest.raises(RuntimeError):
         env.step(0)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "popgym_k", "decks"),
+    [
+        ("bpl/RepeatPreviousEasy-v1", 4, 1),
+        ("bpl/RepeatPreviousMedium-v1", 32, 2),
+        ("bpl/RepeatPreviousHard-v1", 64, 3),
+    ],
+)
+def test_v1_counts_as_popgym(env_id: str, popgym_k: int, decks: int) -> None:
+    """POPGym's rule, written out: the hand holds every card shown so far (the last is
+    the one on show); a step is scored when the hand holds >= k cards, against hand[-k];
+    the episode ends when one card of 52 * decks is left undealt, rewards ±1 / (52 * decks - k)."""
+    env = gym.make(env_id)
+    obs, _ = env.reset(seed=3)
+    hand = [int(np.argmax(obs))]
+    undealt = 52 * decks - 1
+    scale = 1.0 / (52 * decks - popgym_k)
+    rewards = []
+    while True:
+        scored = len(hand) >= popgym_k
+        terminated_popgym = undealt == 1
+        action = hand[-popgym_k] if scored else 0
+        obs, reward, terminated, truncated, info = env.step(action)
+        rewards.append(float(reward))
+        assert reward == pytest.approx(scale if scored else 0.0)
+        assert terminated == terminated_popgym and not truncated
+        if terminated:
+            break
+        hand.append(int(np.argmax(obs)))
+        undealt -= 1
+    assert len(rewards) == 52 * decks - 1
+    assert sum(rewards) == pytest.approx(1.0)
