@@ -384,16 +384,16 @@ def _mean(values: list[Any], fmt: str) -> str:
     return format(float(np.mean(numbers)), fmt) if numbers else "–"
 
 
-def plot(curves: dict[str, list[dict]], path: Path, title: str) -> bool:
-    """Mean (± min/max over seeds) learning curve per label; False without matplotlib."""
-    try:
-        import matplotlib
+#: what :func:`plot` can draw: ``auto`` is the success rate where some run ever succeeded
+CURVE_METRICS = {"auto": None, "success": "rollout/success_rate", "return": "rollout/ep_rew_mean"}
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib not installed: no PNG (pip install matplotlib)", file=sys.stderr)
-        return False
+
+def curve_tag(curves: dict[str, list[dict]], metric: str) -> str:
+    """The TensorBoard tag :func:`plot` draws for ``metric`` (one of :data:`CURVE_METRICS`)."""
+    if metric not in CURVE_METRICS:
+        raise ValueError(f"metric must be one of {sorted(CURVE_METRICS)}, got {metric!r}")
+    if CURVE_METRICS[metric] is not None:
+        return CURVE_METRICS[metric]
     # success only where some run ever succeeded (a task whose success is all-or-nothing
     # over a long episode, such as RepeatPrevious, shows its progress in the return)
     any_success = any(
@@ -402,7 +402,24 @@ def plot(curves: dict[str, list[dict]], path: Path, title: str) -> bool:
         for c in runs
         if "rollout/success_rate" in c
     )
-    tag = "rollout/success_rate" if any_success else "rollout/ep_rew_mean"
+    return "rollout/success_rate" if any_success else "rollout/ep_rew_mean"
+
+
+def plot(curves: dict[str, list[dict]], path: Path, title: str, metric: str = "auto") -> bool:
+    """Mean (± min/max over seeds) learning curve per label; False without matplotlib.
+
+    ``metric`` is one of :data:`CURVE_METRICS`: ``return`` for a task whose success is an
+    all-or-nothing episode (RepeatPrevious: every answer right), whose progress is the return.
+    """
+    tag = curve_tag(curves, metric)
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no PNG (pip install matplotlib)", file=sys.stderr)
+        return False
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for mode, runs in curves.items():
         series = [c[tag] for c in runs if tag in c and c[tag][0]]
@@ -425,12 +442,14 @@ def plot(curves: dict[str, list[dict]], path: Path, title: str) -> bool:
 
 
 __all__ = [
+    "CURVE_METRICS",
     "SWEEP_INSTALL",
     "TRIAL_FILE",
     "Outcome",
     "RayMissing",
     "TrialFailed",
     "TrialSpec",
+    "curve_tag",
     "group",
     "plot",
     "progress_line",

@@ -11,7 +11,7 @@ learning curves back from the TensorBoard logs and writes, in ``--out``:
   policy gradient steps per 1000 env steps and peak resident memory of the run's process;
 * ``results.json`` — the same numbers and every per-seed evaluation;
 * ``curves.png``   — ``rollout/success_rate`` (``rollout/ep_rew_mean`` where no run ever
-  succeeded) against steps.
+  succeeded, or as ``--curve`` says) against steps.
 
 With ``--recurrent-ppo`` (needs ``pip install sb3-contrib``) it also trains
 sb3-contrib's RecurrentPPO (MlpLstmPolicy, hidden size ``--hidden-size``, its default
@@ -39,6 +39,7 @@ from typing import Any
 from agents import CREDIT_MODES
 from agents.cli import add_threads_flag, set_threads, tensorboard_command
 from agents.grid import (
+    CURVE_METRICS,
     RayMissing,
     TrialFailed,
     TrialSpec,
@@ -85,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default="results/compare", help="output folder (default: results/compare)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--curve",
+        default="auto",
+        choices=sorted(CURVE_METRICS),
+        help="curves.png's metric: success rate, episode return, or auto (success where "
+        "some run ever succeeded, else return) (default: auto)",
+    )
     p.add_argument(
         "--max-concurrent",
         type=int,
@@ -194,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "results.json").write_text(
         json.dumps({"args": vars(args), "results": results}, indent=2)
     )
-    plot(curves, out / "curves.png", f"{args.env} {args.env_kwargs}")
+    plot(curves, out / "curves.png", f"{args.env} {args.env_kwargs}", args.curve)
     print(table)
     print(f"wrote {out / 'results.md'}, {out / 'results.json'}, {out / 'curves.png'}")
     print(f"learning curves: {tensorboard_command(runs_dir)}")

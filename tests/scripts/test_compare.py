@@ -102,3 +102,24 @@ def test_peak_rss_restarts_from_the_current_size():
     del block
     assert reset_peak_rss()
     assert peak_rss_mb() < before + 50
+
+
+def test_curve_metric_picks_the_tag_and_rejects_unknown_names():
+    from agents.grid import curve_tag
+
+    ever = {
+        "a": [{"rollout/success_rate": ([1, 2], [0.0, 0.2]), "rollout/ep_rew_mean": ([1], [0.0])}]
+    }
+    never = {"a": [{"rollout/success_rate": ([1, 2], [0.0, 0.0])}]}
+    assert curve_tag(ever, "auto") == "rollout/success_rate"
+    assert curve_tag(never, "auto") == "rollout/ep_rew_mean"
+    assert curve_tag(ever, "return") == "rollout/ep_rew_mean"
+    assert curve_tag(never, "success") == "rollout/success_rate"
+    with pytest.raises(ValueError, match="'reward'"):
+        curve_tag(ever, "reward")
+
+
+def test_compare_rejects_unknown_curve_metric(capsys):
+    with pytest.raises(SystemExit):
+        compare.main(["--curve", "reward"])
+    assert "invalid choice: 'reward'" in capsys.readouterr().err
