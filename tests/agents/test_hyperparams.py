@@ -156,6 +156,7 @@ DOCUMENTED = {
     "tmaze_defaults.md": [("a2c", "bpl/TMaze-v0", {"corridor_length": 50, "max_steps": 204})],
     "cartpole_novel.md": [("ppo", "bpl/CartPoleNoVel-v1", {})],
     "repeat_previous_easy.md": [("ppo", "bpl/RepeatPreviousEasy-v0", {})],
+    "repeat_previous_easy_v1.md": [("ppo", "bpl/RepeatPreviousEasy-v1", {})],
 }
 #: flags of a command that are entry keys besides the agent's options
 RUN_FLAGS = ("n_envs", "total_timesteps", "learning_rate_schedule")
