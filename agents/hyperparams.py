@@ -14,6 +14,7 @@ command line override the entry. The format::
       ent_coef: 0.003                     # AgentConfig / PPOConfig field names
       learning_rate_schedule: linear      # constant or linear (as the flag)
       policy_kwargs: {chrono_max: 200}    # as the flags: chrono_max, gate_bias,
+                                          # encoder_size, head_size, normalize_obs,
                                           # value_trains_core, value_core
 
 An entry applies to an environment of its id whose env kwargs hold all of the entry's
@@ -38,8 +39,20 @@ FOLDER = Path(__file__).resolve().parent / "hyperparams"
 #: Keys an entry may hold besides the options of its algorithm's dataclass.
 RUN_KEYS = ("n_envs", "total_timesteps", "learning_rate_schedule", "policy_kwargs", "env_kwargs")
 #: Keys of an entry's ``policy_kwargs`` (the flags ``--chrono-max``, ``--gate-bias``,
+#: ``--encoder-size``, ``--head-size``, ``--[no-]normalize-obs``,
 #: ``--[no-]value-trains-core`` and ``--[no-]value-core``).
-POLICY_KEYS = ("chrono_max", "gate_bias", "value_trains_core", "value_core")
+POLICY_KEYS = (
+    "chrono_max",
+    "gate_bias",
+    "encoder_size",
+    "head_size",
+    "normalize_obs",
+    "value_trains_core",
+    "value_core",
+)
+#: ``policy_kwargs`` keys that hold a bool / an integer >= 0.
+_BOOL_KEYS = ("normalize_obs", "value_trains_core", "value_core")
+_SIZE_KEYS = ("encoder_size", "head_size")
 #: ``--hyperparams`` value that takes no entry.
 NONE = "none"
 
@@ -95,9 +108,12 @@ def _check_policy_kwargs(value: Any) -> dict[str, Any]:
             v = 0 if v is None else v
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ValueError(f"policy_kwargs.chrono_max must be an integer >= 0, got {v!r}")
-        elif key in ("value_trains_core", "value_core"):
+        elif key in _BOOL_KEYS:
             if not isinstance(v, bool):
                 raise ValueError(f"policy_kwargs.{key} must be a bool, got {v!r}")
+        elif key in _SIZE_KEYS:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"policy_kwargs.{key} must be an integer >= 0, got {v!r}")
         elif isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise ValueError(f"policy_kwargs.gate_bias must be a finite number, got {v!r}")
         out[key] = float(v) if key == "gate_bias" else v

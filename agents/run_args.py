@@ -211,6 +211,30 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
         "0: constant --gate-bias instead",
     )
     add(
+        "--encoder-size",
+        group="policy",
+        type=int,
+        default=None,
+        help="width of the tanh layer between the observation and the core; 0: the "
+        "observation goes straight in, as sb3-contrib's MlpLstmPolicy (default: 64)",
+    )
+    add(
+        "--head-size",
+        group="policy",
+        type=int,
+        default=None,
+        help="width of the tanh layer of the policy and value heads on the core; "
+        "0: linear heads (default: 64)",
+    )
+    add(
+        "--normalize-obs",
+        group="policy",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="standardise observations with running statistics inside the policy "
+        "(default: yes; sb3-contrib's RecurrentPPO does not)",
+    )
+    add(
         "--value-trains-core",
         group="policy",
         action=argparse.BooleanOptionalAction,
@@ -272,6 +296,9 @@ def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         policy_kwargs["gate_bias"] = args.gate_bias
     if args.chrono_max is not None:
         policy_kwargs["chrono_max"] = args.chrono_max or None
+    for key in ("encoder_size", "head_size", "normalize_obs"):
+        if getattr(args, key, None) is not None:
+            policy_kwargs[key] = getattr(args, key)
     if args.value_trains_core is not None:
         policy_kwargs["value_trains_core"] = args.value_trains_core
     if args.value_core is not None:

@@ -105,6 +105,9 @@ def test_unknown_keys_are_refused_naming_key_and_file(tmp_path, algo, entry, mat
         ("policy_kwargs: {chrono_max: -1}", "chrono_max"),
         ("policy_kwargs: {gate_bias: high}", "gate_bias"),
         ("policy_kwargs: {value_trains_core: 1}", "value_trains_core must be a bool"),
+        ("policy_kwargs: {normalize_obs: 0}", "normalize_obs must be a bool"),
+        ("policy_kwargs: {encoder_size: -1}", "encoder_size must be an integer >= 0"),
+        ("policy_kwargs: {head_size: 8.0}", "head_size must be an integer >= 0"),
         ("env_kwargs: [1]", "env_kwargs"),
     ],
 )

@@ -278,6 +278,23 @@ def test_agent_flags_reach_the_agent(tmp_path):
     assert model["sg_normalize_input"] is True  # left out: the agent's default
 
 
+def test_policy_architecture_flags_reach_the_policy(tmp_path):
+    argv = TINY + ["--runs-dir", str(tmp_path), "--total-timesteps", "32", "--run-name", "r"]
+    argv += ["--encoder-size", "0", "--head-size", "5", "--no-normalize-obs"]
+    assert train.train(argv) == 0
+    policy = RecurrentA2C.load(tmp_path / "r/final.zip").policy
+    assert (policy.encoder_size, policy.head_size, policy.normalize_obs) == (0, 5, False)
+    assert policy.core.input_size == policy.features_extractor.features_dim  # no encoder
+    assert policy.pi_head[0].out_features == 5
+
+
+@pytest.mark.parametrize("flag, value", [("--encoder-size", "-1"), ("--head-size", "-2")])
+def test_bad_policy_sizes_are_refused(tmp_path, flag, value, capsys):
+    argv = TINY + ["--runs-dir", str(tmp_path), "--total-timesteps", "32", flag, value]
+    assert train.train(argv) == 2
+    assert f"must be an integer >= 0, got {value}" in capsys.readouterr().err
+
+
 # ---- per-environment hyperparameters (agents/hyperparams/<algo>.yml) ---------------
 
 
