@@ -284,6 +284,7 @@ def saved_record(config_path: Path) -> dict[str, Any] | None:
 __all__ = [
     "FOLDER",
     "NONE",
+    "POLICY_KEYS",
     "apply_hyperparams",
     "describe",
     "entry_name",

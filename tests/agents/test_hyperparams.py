@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from agents.config import AgentConfig, PPOConfig
-from agents.hyperparams import entry_name, load_hyperparams, package_file, read_file
+from agents.hyperparams import (
+    POLICY_KEYS,
+    entry_name,
+    load_hyperparams,
+    package_file,
+    read_file,
+)
 from agents.run_args import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,7 +169,7 @@ DOCUMENTED = {
 }
 #: flags of a command that are entry keys besides the agent's options
 RUN_FLAGS = ("n_envs", "total_timesteps", "learning_rate_schedule")
-POLICY_FLAGS = ("chrono_max", "gate_bias", "value_trains_core", "value_core")
+POLICY_FLAGS = POLICY_KEYS
 
 
 def _commands(page: str) -> list[dict]:
