@@ -24,7 +24,7 @@ from stable_baselines3.common.utils import LinearSchedule
 from .cli import add_renamed_flags
 from .config import AgentConfig, PPOConfig
 from .env_util import resolve_env_id
-from .hyperparams import apply_hyperparams, saved_record
+from .hyperparams import POLICY_KEYS, apply_hyperparams, saved_record
 
 USAGE = """Train a recurrent agent on any Gymnasium environment, from id to evaluated checkpoint.
 
@@ -292,17 +292,11 @@ def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         start = kwargs.get("learning_rate", cls.learning_rate)
         kwargs["learning_rate"] = LinearSchedule(start, 0.0, 1.0)
     policy_kwargs: dict[str, Any] = {}
-    if args.gate_bias is not None:
-        policy_kwargs["gate_bias"] = args.gate_bias
-    if args.chrono_max is not None:
-        policy_kwargs["chrono_max"] = args.chrono_max or None
-    for key in ("encoder_size", "head_size", "normalize_obs"):
+    for key in POLICY_KEYS:
         if getattr(args, key, None) is not None:
             policy_kwargs[key] = getattr(args, key)
-    if args.value_trains_core is not None:
-        policy_kwargs["value_trains_core"] = args.value_trains_core
-    if args.value_core is not None:
-        policy_kwargs["value_core"] = args.value_core
+    if "chrono_max" in policy_kwargs:
+        policy_kwargs["chrono_max"] = policy_kwargs["chrono_max"] or None  # 0: constant bias
     return {**kwargs, "policy_kwargs": policy_kwargs}
 
 
